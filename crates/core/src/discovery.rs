@@ -1,0 +1,132 @@
+//! Authorization server metadata (RFC 8414 §2) and OpenID Provider metadata
+//! (OIDC Discovery 1.0 §3). One document serves both well-known paths: the
+//! OIDC members are a superset.
+
+use serde::Serialize;
+
+use crate::issuer::Issuer;
+use crate::model::SigningAlg;
+
+/// What the running server offers; the server fills this from what is built
+/// and configured, so nothing is advertised that does not work.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    pub grant_types: Vec<&'static str>,
+    pub token_endpoint_auth_methods: Vec<&'static str>,
+    pub scopes: Vec<String>,
+    /// Paths (relative to the issuer) of optional endpoints, when enabled.
+    pub userinfo_path: Option<&'static str>,
+    pub registration_path: Option<&'static str>,
+    pub introspection_path: Option<&'static str>,
+    pub revocation_path: Option<&'static str>,
+    pub end_session_path: Option<&'static str>,
+    /// RFC 9207: only once the authorization endpoint returns `iss`.
+    pub authorization_response_iss: bool,
+}
+
+/// The metadata document. Field names are the registered ones.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
+    pub scopes_supported: Vec<String>,
+    pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signing_alg_values_supported: Option<Vec<&'static str>>,
+    pub claims_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// Paths of the endpoints that always exist, relative to the issuer.
+pub const AUTHORIZATION_PATH: &str = "/oauth/authorize";
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const JWKS_PATH: &str = "/oauth/jwks";
+
+/// Algorithms in the order the metadata lists them: RS256 first (OIDC
+/// Discovery §3: RS256 must be included; it is our default).
+pub fn signing_algs() -> Vec<&'static str> {
+    SigningAlg::ALL.iter().map(|a| a.as_str()).collect()
+}
+
+pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
+    let opt = |p: Option<&'static str>| p.map(|p| issuer.endpoint(p));
+    ServerMetadata {
+        issuer: issuer.as_str().to_string(),
+        authorization_endpoint: issuer.endpoint(AUTHORIZATION_PATH),
+        token_endpoint: issuer.endpoint(TOKEN_PATH),
+        jwks_uri: issuer.endpoint(JWKS_PATH),
+        userinfo_endpoint: opt(caps.userinfo_path),
+        registration_endpoint: opt(caps.registration_path),
+        introspection_endpoint: opt(caps.introspection_path),
+        revocation_endpoint: opt(caps.revocation_path),
+        end_session_endpoint: opt(caps.end_session_path),
+        scopes_supported: caps.scopes.clone(),
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query"],
+        grant_types_supported: caps.grant_types.clone(),
+        token_endpoint_auth_methods_supported: caps.token_endpoint_auth_methods.clone(),
+        // RFC 7636 §4.2 / OAuth 2.1: S256 only; `plain` is refused.
+        code_challenge_methods_supported: vec!["S256"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: signing_algs(),
+        userinfo_signing_alg_values_supported: None,
+        claims_supported: vec![
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email",
+            "email_verified", "preferred_username",
+        ],
+        authorization_response_iss_parameter_supported: caps.authorization_response_iss,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps() -> Capabilities {
+        Capabilities {
+            grant_types: vec!["client_credentials"],
+            token_endpoint_auth_methods: vec!["client_secret_basic", "none"],
+            scopes: vec!["openid".into()],
+            userinfo_path: None,
+            registration_path: None,
+            introspection_path: None,
+            revocation_path: Some("/oauth/revoke"),
+            end_session_path: None,
+            authorization_response_iss: false,
+        }
+    }
+
+    #[test]
+    fn issuer_is_kept_byte_for_byte_and_endpoints_hang_off_it() {
+        let issuer = Issuer::parse("https://Auth.Example.com/tenant").unwrap();
+        let m = metadata(&issuer, &caps());
+        assert_eq!(m.issuer, "https://Auth.Example.com/tenant");
+        assert_eq!(m.token_endpoint, "https://Auth.Example.com/tenant/oauth/token");
+        assert_eq!(m.revocation_endpoint.as_deref(), Some("https://Auth.Example.com/tenant/oauth/revoke"));
+        assert_eq!(m.userinfo_endpoint, None);
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json.get("userinfo_endpoint").is_none());
+        assert!(json.get("authorization_response_iss_parameter_supported").is_none());
+        assert_eq!(json["id_token_signing_alg_values_supported"][0], "RS256");
+        assert_eq!(json["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    }
+}
