@@ -1,1 +1,172 @@
+//! Harness for end-to-end tests: runs the real `portcullis` binary (built
+//! by `cargo build --bin portcullis`, which the README's test command does
+//! first) against a fresh SQLite file or a fresh PostgreSQL database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub use portcullis_storage::testing::TestDb;
+use serde_json::Value;
+
+/// The `portcullis` binary next to this test executable's directory
+/// (`target/<profile>/deps/<test>` -> `target/<profile>/portcullis`).
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build --bin portcullis` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The databases a test runs on: SQLite always; PostgreSQL when
+/// `PORTCULLIS_TEST_DATABASE_URL` is set (and then it must answer).
+pub fn databases() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite()];
+    match TestDb::postgres() {
+        Some(pg) => dbs.push(pg),
+        None => eprintln!(
+            "PostgreSQL part of this test did not run: PORTCULLIS_TEST_DATABASE_URL is not set"
+        ),
+    }
+    dbs
+}
+
+/// A command of the CLI, without the `PORTCULLIS_*` variables of the
+/// environment the tests run in (so a developer's settings do not leak in).
+pub fn command() -> Command {
+    let mut cmd = Command::new(bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PORTCULLIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Run `portcullis <args>` against `db`, feeding `stdin`.
+pub fn cli(db: &TestDb, args: &[&str], stdin: &str) -> Output {
+    let mut child = command()
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn portcullis");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Run a CLI command that must succeed; its stdout parsed as JSON.
+pub fn cli_json(db: &TestDb, args: &[&str], stdin: &str) -> Value {
+    let out = cli(db, args, stdin);
+    assert!(
+        out.status.success(),
+        "portcullis {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {args:?} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// A running server. Killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    pub issuer: String,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Server {
+    /// `portcullis serve --bind 127.0.0.1:0` on `db`.
+    pub fn start(db: &TestDb) -> Server {
+        Self::start_with(db, &[], &[])
+    }
+
+    pub fn start_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = command();
+        cmd.args(["--database-url", &db.url, "serve", "--bind", "127.0.0.1:0"])
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn portcullis serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) if !l.is_empty() => l,
+            other => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!("portcullis serve did not start ({other:?}, exit {status:?})");
+            }
+        };
+        let started: Value = serde_json::from_str(&line).expect("first stdout line is JSON");
+        let addr = started["listening"]
+            .as_str()
+            .expect("listening")
+            .to_string();
+        let issuer = started["issuer"].as_str().expect("issuer").to_string();
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            issuer,
+            http,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.http.get(self.url(path)).send().expect("GET")
+    }
+
+    pub fn get_json(&self, path: &str) -> Value {
+        let res = self.get(path);
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.json().expect("JSON body")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

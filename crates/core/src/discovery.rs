@@ -90,8 +90,18 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         id_token_signing_alg_values_supported: signing_algs(),
         userinfo_signing_alg_values_supported: None,
         claims_supported: vec![
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email",
-            "email_verified", "preferred_username",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "sid",
+            "email",
+            "email_verified",
+            "preferred_username",
         ],
         authorization_response_iss_parameter_supported: caps.authorization_response_iss,
     }
@@ -120,13 +130,24 @@ mod tests {
         let issuer = Issuer::parse("https://Auth.Example.com/tenant").unwrap();
         let m = metadata(&issuer, &caps());
         assert_eq!(m.issuer, "https://Auth.Example.com/tenant");
-        assert_eq!(m.token_endpoint, "https://Auth.Example.com/tenant/oauth/token");
-        assert_eq!(m.revocation_endpoint.as_deref(), Some("https://Auth.Example.com/tenant/oauth/revoke"));
+        assert_eq!(
+            m.token_endpoint,
+            "https://Auth.Example.com/tenant/oauth/token"
+        );
+        assert_eq!(
+            m.revocation_endpoint.as_deref(),
+            Some("https://Auth.Example.com/tenant/oauth/revoke")
+        );
         assert_eq!(m.userinfo_endpoint, None);
         let json = serde_json::to_value(&m).unwrap();
         assert!(json.get("userinfo_endpoint").is_none());
-        assert!(json.get("authorization_response_iss_parameter_supported").is_none());
+        assert!(json
+            .get("authorization_response_iss_parameter_supported")
+            .is_none());
         assert_eq!(json["id_token_signing_alg_values_supported"][0], "RS256");
-        assert_eq!(json["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            json["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
     }
 }

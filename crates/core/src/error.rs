@@ -83,11 +83,19 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode) -> Self {
-        OAuthError { code, description: None, source: None }
+        OAuthError {
+            code,
+            description: None,
+            source: None,
+        }
     }
 
     pub fn with(code: ErrorCode, description: impl Into<String>) -> Self {
-        OAuthError { code, description: Some(description.into()), source: None }
+        OAuthError {
+            code,
+            description: Some(description.into()),
+            source: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -96,7 +104,11 @@ impl OAuthError {
 
     /// A server-side failure; `cause` is logged, never shown.
     pub fn server(cause: impl Into<String>) -> Self {
-        OAuthError { code: ErrorCode::ServerError, description: None, source: Some(cause.into()) }
+        OAuthError {
+            code: ErrorCode::ServerError,
+            description: None,
+            source: Some(cause.into()),
+        }
     }
 }
 

@@ -45,7 +45,10 @@ impl Issuer {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(IssuerError::UserInfo);
         }
-        Ok(Issuer { raw: raw.to_string(), url })
+        Ok(Issuer {
+            raw: raw.to_string(),
+            url,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -87,16 +90,34 @@ mod tests {
         let i = Issuer::parse("https://auth.example.com/tenant").unwrap();
         assert_eq!(i.path(), "tenant");
         assert!(i.is_https());
-        assert_eq!(i.endpoint("/oauth/token"), "https://auth.example.com/tenant/oauth/token");
+        assert_eq!(
+            i.endpoint("/oauth/token"),
+            "https://auth.example.com/tenant/oauth/token"
+        );
     }
 
     #[test]
     fn refuses_trailing_slash_query_fragment() {
-        assert_eq!(Issuer::parse("https://a.example/"), Err(IssuerError::TrailingSlash));
-        assert_eq!(Issuer::parse("https://a.example?x=1"), Err(IssuerError::QueryOrFragment));
-        assert_eq!(Issuer::parse("https://a.example#f"), Err(IssuerError::QueryOrFragment));
+        assert_eq!(
+            Issuer::parse("https://a.example/"),
+            Err(IssuerError::TrailingSlash)
+        );
+        assert_eq!(
+            Issuer::parse("https://a.example?x=1"),
+            Err(IssuerError::QueryOrFragment)
+        );
+        assert_eq!(
+            Issuer::parse("https://a.example#f"),
+            Err(IssuerError::QueryOrFragment)
+        );
         assert_eq!(Issuer::parse("ftp://a.example"), Err(IssuerError::Scheme));
-        assert!(matches!(Issuer::parse("not a url"), Err(IssuerError::NotAUrl(_))));
-        assert_eq!(Issuer::parse("https://u:p@a.example"), Err(IssuerError::UserInfo));
+        assert!(matches!(
+            Issuer::parse("not a url"),
+            Err(IssuerError::NotAUrl(_))
+        ));
+        assert_eq!(
+            Issuer::parse("https://u:p@a.example"),
+            Err(IssuerError::UserInfo)
+        );
     }
 }

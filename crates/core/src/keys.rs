@@ -10,13 +10,16 @@ use crate::model::{SigningAlg, SigningKey};
 pub fn signing_key(keys: &[SigningKey], alg: SigningAlg, now: i64) -> Option<&SigningKey> {
     keys.iter()
         .filter(|k| k.alg == alg && k.activates_at <= now && k.retires_at.is_none_or(|r| r > now))
-        .max_by(|a, b| (a.activates_at, a.created_at, &a.kid).cmp(&(b.activates_at, b.created_at, &b.kid)))
+        .max_by(|a, b| {
+            (a.activates_at, a.created_at, &a.kid).cmp(&(b.activates_at, b.created_at, &b.kid))
+        })
 }
 
 /// Keys the JWKS publishes at `now`: every key not yet retired, including
 /// keys that will activate later.
 pub fn published_keys(keys: &[SigningKey], now: i64) -> impl Iterator<Item = &SigningKey> {
-    keys.iter().filter(move |k| k.retires_at.is_none_or(|r| r > now))
+    keys.iter()
+        .filter(move |k| k.retires_at.is_none_or(|r| r > now))
 }
 
 /// Algorithms that have no usable key at `now` (neither signing nor waiting
@@ -65,7 +68,10 @@ mod tests {
 
     #[test]
     fn newest_active_key_signs_and_pending_key_does_not() {
-        let keys = vec![key("a", SigningAlg::Rs256, 100, None), key("b", SigningAlg::Rs256, 200, None)];
+        let keys = vec![
+            key("a", SigningAlg::Rs256, 100, None),
+            key("b", SigningAlg::Rs256, 200, None),
+        ];
         assert_eq!(signing_key(&keys, SigningAlg::Rs256, 150).unwrap().kid, "a");
         assert_eq!(signing_key(&keys, SigningAlg::Rs256, 200).unwrap().kid, "b");
         assert!(signing_key(&keys, SigningAlg::Es256, 300).is_none());
@@ -75,7 +81,10 @@ mod tests {
 
     #[test]
     fn retired_keys_leave_the_jwks() {
-        let keys = vec![key("a", SigningAlg::Rs256, 100, Some(500)), key("b", SigningAlg::Rs256, 200, None)];
+        let keys = vec![
+            key("a", SigningAlg::Rs256, 100, Some(500)),
+            key("b", SigningAlg::Rs256, 200, None),
+        ];
         assert_eq!(published_keys(&keys, 499).count(), 2);
         let after: Vec<_> = published_keys(&keys, 500).map(|k| k.kid.as_str()).collect();
         assert_eq!(after, vec!["b"]);
@@ -94,7 +103,13 @@ mod tests {
 
     #[test]
     fn missing_algs_lists_algorithms_without_keys() {
-        let keys = vec![key("a", SigningAlg::Rs256, 100, None), key("e", SigningAlg::Es256, 100, Some(10))];
-        assert_eq!(missing_algs(&keys, 200), vec![SigningAlg::Es256, SigningAlg::EdDsa]);
+        let keys = vec![
+            key("a", SigningAlg::Rs256, 100, None),
+            key("e", SigningAlg::Es256, 100, Some(10)),
+        ];
+        assert_eq!(
+            missing_algs(&keys, 200),
+            vec![SigningAlg::Es256, SigningAlg::EdDsa]
+        );
     }
 }

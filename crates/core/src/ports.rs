@@ -125,7 +125,12 @@ pub trait AuditStore {
 pub trait SecretStore {
     /// Return the value stored under `name`, storing `candidate` first if
     /// there is none. Every node gets the same answer (first writer wins).
-    fn get_or_insert_secret(&mut self, name: &str, candidate: &str, now: i64) -> StoreResult<String>;
+    fn get_or_insert_secret(
+        &mut self,
+        name: &str,
+        candidate: &str,
+        now: i64,
+    ) -> StoreResult<String>;
 }
 
 /// Everything at once, for code that needs several concerns in one transaction.
@@ -157,4 +162,34 @@ impl<T> Stores for T where
         + AuditStore
         + SecretStore
 {
+}
+
+/// Signs JWTs with the active key for an algorithm (the server holds the
+/// key material; core decides the claims).
+pub trait Signer {
+    /// A compact JWS of `claims` with `typ` in the header (`JWT`, `at+jwt`).
+    fn sign(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &serde_json::Value,
+    ) -> Result<String, crate::OAuthError>;
+}
+
+/// Failed-login bookkeeping per key (a username), shared by every node.
+pub trait ThrottleStore {
+    /// Seconds until `key` may try again, if it is blocked at `now`.
+    fn blocked_for(&mut self, key: &str, now: i64) -> StoreResult<Option<i64>>;
+    /// Count a failure; after `max_failures` within `window` seconds the key
+    /// is blocked for `block` seconds.
+    fn record_failure(
+        &mut self,
+        key: &str,
+        now: i64,
+        window: i64,
+        max_failures: u32,
+        block: i64,
+    ) -> StoreResult<()>;
+    /// Forget the failures of `key` (after a success).
+    fn clear_failures(&mut self, key: &str) -> StoreResult<()>;
 }

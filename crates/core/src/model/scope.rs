@@ -20,7 +20,10 @@ impl Scopes {
     pub fn parse(s: &str) -> Result<Scopes, ScopeError> {
         let mut set = BTreeSet::new();
         for tok in s.split(' ').filter(|t| !t.is_empty()) {
-            if !tok.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
+            if !tok
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+            {
                 return Err(ScopeError);
             }
             set.insert(tok.to_string());
@@ -89,6 +92,9 @@ mod tests {
         let some = Scopes::parse("c a").unwrap();
         assert!(some.is_subset(&all));
         assert!(!all.is_subset(&some));
-        assert_eq!(all.intersection(&Scopes::parse("b z").unwrap()).to_string(), "b");
+        assert_eq!(
+            all.intersection(&Scopes::parse("b z").unwrap()).to_string(),
+            "b"
+        );
     }
 }

@@ -88,7 +88,10 @@ mod tests {
         for alg in SigningAlg::ALL {
             assert_eq!(alg.as_str().parse::<SigningAlg>().unwrap(), *alg);
         }
-        assert_eq!("none".parse::<ClientAuthMethod>().unwrap(), ClientAuthMethod::None);
+        assert_eq!(
+            "none".parse::<ClientAuthMethod>().unwrap(),
+            ClientAuthMethod::None
+        );
         let err = "HS256".parse::<SigningAlg>().unwrap_err();
         assert_eq!(err.kind, "SigningAlg");
     }

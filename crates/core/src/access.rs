@@ -1,0 +1,53 @@
+//! Is a presented access token good? Used by userinfo, `/api/auth/me` and
+//! introspection. A JWT's signature and `iss` are checked by the server
+//! (which holds the keys); this decides from the record: not revoked, not
+//! expired, its session live, its user enabled. So a revoked JWT stops
+//! working at once.
+
+use crate::error::OAuthError;
+use crate::model::{AccessToken, User};
+use crate::ports::{SessionStore, TokenStore, UserStore};
+use crate::secret::hash_token;
+
+/// How the token was presented.
+pub enum TokenRef<'a> {
+    /// A JWT whose signature was verified: its `jti`.
+    Jti(&'a str),
+    /// An opaque token, as presented.
+    Opaque(&'a str),
+}
+
+/// The live record behind a token, and its user (if it has one).
+pub fn resolve<T>(
+    tx: &mut T,
+    token: TokenRef,
+    now: i64,
+) -> Result<Option<(AccessToken, Option<User>)>, OAuthError>
+where
+    T: TokenStore + SessionStore + UserStore,
+{
+    let record = match token {
+        TokenRef::Jti(jti) => tx.get_access_token_by_jti(jti)?,
+        TokenRef::Opaque(t) => tx.get_access_token_by_hash(&hash_token(t))?,
+    };
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    if record.revoked_at.is_some() || record.expires_at <= now {
+        return Ok(None);
+    }
+    if let Some(sid) = &record.session_id {
+        match tx.get_session(sid)? {
+            Some(s) if s.revoked_at.is_none() && s.expires_at > now => {}
+            _ => return Ok(None),
+        }
+    }
+    let user = match &record.user_id {
+        Some(id) => match tx.get_user(id)? {
+            Some(u) if !u.disabled => Some(u),
+            _ => return Ok(None),
+        },
+        None => None,
+    };
+    Ok(Some((record, user)))
+}

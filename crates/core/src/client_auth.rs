@@ -1,0 +1,199 @@
+//! Client authentication at the token, revocation, introspection and logout
+//! endpoints: `client_secret_basic` (RFC 6749 §2.3.1), `client_secret_post`,
+//! and `none` for public clients (RFC 7591 §2).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::model::{Client, ClientAuthMethod};
+use crate::params::Params;
+use crate::ports::ClientStore;
+use crate::secret::verify_token;
+
+/// What the request presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    /// A `client_id` alone: a public client.
+    IdOnly {
+        id: String,
+    },
+    Nothing,
+}
+
+impl Credentials {
+    pub fn used_basic(&self) -> bool {
+        matches!(self, Credentials::Basic { .. })
+    }
+
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Credentials::Basic { id, .. }
+            | Credentials::Post { id, .. }
+            | Credentials::IdOnly { id } => Some(id),
+            Credentials::Nothing => None,
+        }
+    }
+}
+
+fn invalid_client(msg: &str) -> OAuthError {
+    OAuthError::with(ErrorCode::InvalidClient, msg)
+}
+
+/// Decode an `Authorization: Basic ...` value. RFC 6749 §2.3.1: the client
+/// id and secret are form-urlencoded before Base64, so `%3A` in an id is a
+/// colon and `+` is a space.
+pub fn decode_basic(header: &str) -> Result<(String, String), OAuthError> {
+    let bad = || invalid_client("malformed Basic credentials");
+    let (scheme, rest) = header.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let raw = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    let decode = |s: &str| -> Result<String, OAuthError> {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .into_owned()
+            .collect();
+        pairs.into_iter().next().map(|(_, v)| v).ok_or_else(bad)
+    };
+    let (id, secret) = (decode(id)?, decode(secret)?);
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, secret))
+}
+
+/// Which credentials a request carries. RFC 6749 §2.3: a client MUST NOT
+/// use more than one authentication method in a request.
+pub fn credentials(
+    basic: Option<(String, String)>,
+    params: &Params,
+) -> Result<Credentials, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    match (basic, body_id, body_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not Basic and client_secret both",
+        )),
+        (Some((id, _)), Some(body), None) if body != id => Err(OAuthError::invalid_request(
+            "client_id does not match the Basic credentials",
+        )),
+        (Some((id, secret)), _, None) => Ok(Credentials::Basic { id, secret }),
+        (None, Some(id), Some(secret)) => Ok(Credentials::Post {
+            id: id.into(),
+            secret: secret.into(),
+        }),
+        (None, None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_secret without client_id",
+        )),
+        (None, Some(id), None) => Ok(Credentials::IdOnly { id: id.into() }),
+        (None, None, None) => Ok(Credentials::Nothing),
+    }
+}
+
+/// The client these credentials prove, or `invalid_client`. Secrets are
+/// compared as SHA-256 digests in constant time. A confidential client may
+/// use either secret method (as Keycloak allows); a public client must
+/// present no secret.
+pub fn authenticate(
+    store: &mut impl ClientStore,
+    creds: &Credentials,
+    now: i64,
+) -> Result<Client, OAuthError> {
+    let id = creds
+        .client_id()
+        .ok_or_else(|| invalid_client("client authentication required"))?;
+    let client = store
+        .get_client(id)?
+        .ok_or_else(|| invalid_client("unknown client or wrong credentials"))?;
+    if client.disabled {
+        return Err(invalid_client("client is disabled"));
+    }
+    match (creds, client.auth_method, client.secret_hash.as_deref()) {
+        (Credentials::IdOnly { .. }, ClientAuthMethod::None, _) => Ok(client),
+        (
+            Credentials::Basic { secret, .. } | Credentials::Post { secret, .. },
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost,
+            Some(hash),
+        ) => {
+            if !verify_token(secret, hash) {
+                return Err(invalid_client("unknown client or wrong credentials"));
+            }
+            if client.secret_expires_at != 0 && client.secret_expires_at <= now {
+                return Err(invalid_client("client secret has expired"));
+            }
+            Ok(client)
+        }
+        (Credentials::IdOnly { .. }, _, _) => Err(invalid_client(
+            "this client must authenticate with its secret",
+        )),
+        _ => Err(invalid_client("unknown client or wrong credentials")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    #[test]
+    fn basic_is_form_urlencoded_inside_base64() {
+        let h = format!("Basic {}", STANDARD.encode("my%3Aclient:s%2Bcret+x"));
+        assert_eq!(
+            decode_basic(&h).unwrap(),
+            ("my:client".into(), "s+cret x".into())
+        );
+        assert_eq!(
+            decode_basic(&format!("basic {}", STANDARD.encode("a:"))).unwrap(),
+            ("a".into(), "".into())
+        );
+        for bad in [
+            "Bearer abc",
+            "Basic !!!",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+            &format!("Basic {}", STANDARD.encode(":x")),
+        ] {
+            assert_eq!(
+                decode_basic(bad).unwrap_err().code,
+                ErrorCode::InvalidClient,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_method_per_request() {
+        let basic = Some(("a".to_string(), "s".to_string()));
+        assert!(credentials(basic.clone(), &params(&[("client_secret", "s")])).is_err());
+        assert!(credentials(basic.clone(), &params(&[("client_id", "b")])).is_err());
+        assert!(credentials(basic.clone(), &params(&[("client_id", "a")]))
+            .unwrap()
+            .used_basic());
+        assert_eq!(
+            credentials(None, &params(&[("client_id", "a"), ("client_secret", "s")])).unwrap(),
+            Credentials::Post {
+                id: "a".into(),
+                secret: "s".into()
+            }
+        );
+        assert!(credentials(None, &params(&[("client_secret", "s")])).is_err());
+        assert_eq!(
+            credentials(None, &params(&[])).unwrap(),
+            Credentials::Nothing
+        );
+    }
+}

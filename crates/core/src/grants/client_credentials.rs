@@ -1,0 +1,50 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client gets
+//! an access token for itself; no refresh token (§4.4.3).
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::model::{Client, GrantType};
+use crate::params::Params;
+use crate::ports::{Random, TokenStore};
+use crate::tokens::{
+    audience, mint_access, requested_scope, Ctx, GrantResult, Material, Outcome, TokenResponse,
+};
+
+pub fn handle(
+    tx: &mut impl TokenStore,
+    ctx: &Ctx,
+    rng: &mut dyn Random,
+    client: &Client,
+    params: &Params,
+) -> GrantResult {
+    super::require_grant(client, GrantType::ClientCredentials)?;
+    if client.is_public() {
+        return Err(OAuthError::with(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials is for confidential clients",
+        ));
+    }
+    let scope = requested_scope(params.get("scope"), &client.scope)?;
+    let aud = audience(ctx, params.all("resource"))?;
+    let lifetime = ctx.policy.access_token_lifetime;
+    let (access_token, _) = mint_access(
+        tx,
+        ctx,
+        client,
+        None,
+        None,
+        &scope,
+        &aud,
+        lifetime,
+        &Material::random(rng),
+    )?;
+    Ok(Outcome::Issued(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        scope: scope.to_string(),
+        refresh_token: None,
+        refresh_expires_in: None,
+        id_token: None,
+        session_state: None,
+    }))
+}

@@ -1,0 +1,181 @@
+//! The resource owner password credentials grant (RFC 6749 §4.3), with a
+//! TOTP second factor (`otp`, alias `totp`, as Keycloak accepts). RFC 9700
+//! §2.4 says this grant MUST NOT be used; Portcullis offers it only to
+//! clients explicitly allowed it, for scripts and CLIs (docs/security.md).
+//!
+//! Two phases, so the slow password hash runs outside any transaction:
+//! [`check_request`] before, [`complete`] after the server verified the
+//! password on its bounded hashing pool.
+
+use crate::error::OAuthError;
+use crate::model::{Client, GrantType, Scopes, SessionKind, User};
+use crate::params::Params;
+use crate::ports::{AuditStore, Random, SessionStore, TokenStore, UserStore};
+use crate::secret::random_token;
+use crate::sessions::start_session;
+use crate::tokens::{
+    audience, id_token, invalid_grant, mint_access, mint_refresh, requested_scope, Ctx,
+    GrantResult, IdTokenInput, Material, Outcome, TokenResponse,
+};
+use crate::totp;
+
+#[derive(Debug, Clone)]
+pub struct PasswordRequest {
+    pub username: String,
+    pub password: String,
+    pub otp: Option<String>,
+    pub scope: Scopes,
+    pub audience: Vec<String>,
+}
+
+/// Everything that can be checked without the password hash.
+pub fn check_request(
+    ctx: &Ctx,
+    client: &Client,
+    params: &Params,
+) -> Result<PasswordRequest, OAuthError> {
+    super::require_grant(client, GrantType::Password)?;
+    let username = params.require("username")?.to_string();
+    let password = params.require("password")?.to_string();
+    let otp = match (params.get("otp"), params.get("totp")) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(OAuthError::invalid_request("otp and totp differ"))
+        }
+        (a, b) => a.or(b).map(str::to_string),
+    };
+    let scope = requested_scope(params.get("scope"), &client.scope)?;
+    let audience = audience(ctx, params.all("resource"))?;
+    Ok(PasswordRequest {
+        username,
+        password,
+        otp,
+        scope,
+        audience,
+    })
+}
+
+fn denied(msg: &str, login_failure: bool) -> GrantResult {
+    Ok(Outcome::Denied {
+        error: invalid_grant(msg),
+        login_failure,
+    })
+}
+
+/// After the password was verified: the second factor, the session, the
+/// tokens. `totp_secret` is the user's secret in clear, if enrolled.
+/// `access_lifetime` lets the direct login API use its own lifetime.
+#[allow(clippy::too_many_arguments)]
+pub fn complete<T>(
+    tx: &mut T,
+    ctx: &Ctx,
+    rng: &mut dyn Random,
+    client: &Client,
+    user: &User,
+    totp_secret: Option<&str>,
+    req: &PasswordRequest,
+    access_lifetime: i64,
+) -> GrantResult
+where
+    T: UserStore + SessionStore + TokenStore + AuditStore,
+{
+    if user.disabled {
+        return denied("account is disabled", false);
+    }
+    let mut amr = vec!["pwd".to_string()];
+    if let Some(secret) = totp_secret {
+        let Some(code) = req.otp.as_deref() else {
+            // So a CLI can prompt for the code and try again.
+            return denied("OTP required: send the current code as otp", false);
+        };
+        let Some(step) = totp::check(secret, code, ctx.now) else {
+            return denied("invalid OTP", true);
+        };
+        // RFC 6238 §5.2: a code is accepted once.
+        if !tx.use_totp_step(&user.id, step)? {
+            return denied("OTP already used: wait for the next code", true);
+        }
+        amr.push("otp".into());
+        amr.push("mfa".into());
+    }
+    let session = match start_session(tx, ctx, rng, client, user, SessionKind::Password, amr)? {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Outcome::Denied {
+                error: e,
+                login_failure: false,
+            })
+        }
+    };
+    issue_for_session(
+        tx,
+        ctx,
+        rng,
+        client,
+        user,
+        &session,
+        &req.scope,
+        &req.audience,
+        access_lifetime,
+        None,
+    )
+}
+
+/// Access token, refresh token (if the client may refresh) and ID token (if
+/// `openid` was granted) for a new session.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_for_session(
+    tx: &mut impl TokenStore,
+    ctx: &Ctx,
+    rng: &mut dyn Random,
+    client: &Client,
+    user: &User,
+    session: &crate::model::Session,
+    scope: &Scopes,
+    aud: &[String],
+    access_lifetime: i64,
+    nonce: Option<&str>,
+) -> GrantResult {
+    let (access_token, _) = mint_access(
+        tx,
+        ctx,
+        client,
+        Some(user),
+        Some(session),
+        scope,
+        aud,
+        access_lifetime,
+        &Material::random(rng),
+    )?;
+    let refresh = if client.allows_grant(GrantType::RefreshToken) {
+        let token = random_token(rng, 32);
+        let rec = mint_refresh(tx, ctx, session, scope, aud, &token, None)?;
+        Some((token, rec.expires_at - ctx.now))
+    } else {
+        None
+    };
+    let id_token = if scope.contains("openid") {
+        Some(id_token(
+            ctx,
+            client,
+            &IdTokenInput {
+                user,
+                session,
+                scope,
+                nonce,
+                access_token: Some(&access_token),
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(Outcome::Issued(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: access_lifetime,
+        scope: scope.to_string(),
+        refresh_expires_in: refresh.as_ref().map(|r| r.1),
+        refresh_token: refresh.map(|r| r.0),
+        id_token,
+        session_state: Some(session.id.clone()),
+    }))
+}

@@ -1,0 +1,87 @@
+//! Redirect URI rules for registration (RFC 6749 §3.1.2, RFC 8252 §7,
+//! OAuth 2.1 §2.3.1). Matching at the authorization endpoint comes with it.
+
+use url::{Host, Url};
+
+/// What kind of redirect a URI is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectKind {
+    /// `https://...`
+    Https,
+    /// `http://` on a loopback address (RFC 8252 §7.3).
+    Loopback,
+    /// A private-use scheme such as `com.example.app:/cb` (RFC 8252 §7.1).
+    PrivateUse,
+}
+
+/// Is `uri` acceptable as a registered redirect URI? The error says why.
+pub fn validate_redirect_uri(uri: &str) -> Result<RedirectKind, String> {
+    let url = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI ({e})"))?;
+    // RFC 6749 §3.1.2: the endpoint URI MUST NOT include a fragment.
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err(format!("{uri:?} has a fragment"));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(RedirectKind::Https),
+        "http" if is_loopback(&url) => Ok(RedirectKind::Loopback),
+        "http" => Err(format!(
+            "{uri:?} uses http on a host other than loopback; use https"
+        )),
+        // RFC 8252 §7.1: private-use schemes contain a period (reverse DNS).
+        s if s.contains('.') => Ok(RedirectKind::PrivateUse),
+        "javascript" | "data" | "file" | "vbscript" => {
+            Err(format!("{uri:?} uses a forbidden scheme"))
+        }
+        _ => Err(format!(
+            "{uri:?} must be https, http on loopback, or a reverse-domain private-use scheme"
+        )),
+    }
+}
+
+/// `127.0.0.1` (any of 127/8), `[::1]` or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_https_loopback_and_private_use() {
+        assert_eq!(
+            validate_redirect_uri("https://app.example.com/cb"),
+            Ok(RedirectKind::Https)
+        );
+        assert_eq!(
+            validate_redirect_uri("http://127.0.0.1:5173/cb"),
+            Ok(RedirectKind::Loopback)
+        );
+        assert_eq!(
+            validate_redirect_uri("http://[::1]/cb"),
+            Ok(RedirectKind::Loopback)
+        );
+        assert_eq!(
+            validate_redirect_uri("http://localhost:3000/cb"),
+            Ok(RedirectKind::Loopback)
+        );
+        assert_eq!(
+            validate_redirect_uri("com.example.app:/oauth"),
+            Ok(RedirectKind::PrivateUse)
+        );
+    }
+
+    #[test]
+    fn refuses_fragments_plain_http_and_dangerous_schemes() {
+        assert!(validate_redirect_uri("https://app.example.com/cb#x").is_err());
+        assert!(validate_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(validate_redirect_uri("javascript:alert(1)").is_err());
+        assert!(validate_redirect_uri("/relative").is_err());
+        assert!(validate_redirect_uri("myapp:/cb").is_err());
+    }
+}

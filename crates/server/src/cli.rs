@@ -1,0 +1,470 @@
+//! `portcullis`: every command prints JSON on stdout; errors are one line on
+//! stderr with exit code 1 (2 for bad usage or configuration).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use portcullis_core::clients::{new_client, ClientSpec};
+use portcullis_core::keys as schedule;
+use portcullis_core::model::{
+    Client, ClientAuthMethod, GrantType, Scopes, SigningAlg, SigningKey, TokenFormat, User,
+};
+use portcullis_core::ports::{ClientStore, KeyStore, StoreError, UserStore};
+use portcullis_core::users::new_user;
+use portcullis_core::ErrorCode;
+use portcullis_storage::Store;
+use serde_json::{json, Value};
+
+use crate::config::{docs_markdown, Config, LogFormat, Overrides};
+use crate::crypto::OsRandom;
+use crate::startup::{self, Application, StartupError};
+use crate::state::now;
+use crate::{keys, logging, passwords};
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An OAuth 2.1 / OpenID Connect authorization server"
+)]
+struct Cli {
+    /// TOML settings file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database: a SQLite path, a sqlite:// URL or a postgres:// URL.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (applies pending migrations, creates signing keys on first start).
+    Serve {
+        /// Address to listen on, such as 127.0.0.1:8080 (port 0: any free port).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Issuer identifier (public base URL).
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Settings.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user; the password is read from standard input.
+    Add(UserAdd),
+    /// List users.
+    List,
+}
+
+#[derive(Args)]
+struct UserAdd {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// Make the user an administrator.
+    #[arg(long)]
+    admin: bool,
+    /// Enrol the user in TOTP; prints the secret and the otpauth:// URI.
+    #[arg(long)]
+    totp: bool,
+    /// Read the password from standard input (required).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Register a client; prints client_id and, for confidential clients, client_secret (shown once).
+    Add(ClientAdd),
+    /// List clients.
+    List,
+}
+
+#[derive(Args)]
+struct ClientAdd {
+    #[arg(long)]
+    name: String,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token, client_credentials or password (repeatable).
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+    /// Space-separated registered scope.
+    #[arg(long)]
+    scope: Option<String>,
+    /// A public client (no secret; token_endpoint_auth_method none).
+    #[arg(long)]
+    public: bool,
+    /// client_secret_basic, client_secret_post or none.
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// jwt or opaque.
+    #[arg(long)]
+    access_token_format: Option<String>,
+    /// RS256, ES256 or EdDSA.
+    #[arg(long)]
+    signing_alg: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// List signing keys and their state.
+    List,
+    /// Publish a new key now; it signs after keys.propagation_delay_secs.
+    Rotate {
+        /// Rotate only this algorithm (RS256, ES256, EdDSA); default all.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print docs/configuration.md, generated from the settings' doc comments.
+    Docs,
+}
+
+/// A failure and its exit code.
+enum Failure {
+    /// Bad usage or configuration: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(String),
+}
+
+impl From<StartupError> for Failure {
+    fn from(e: StartupError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+impl From<keys::KeyError> for Failure {
+    fn from(e: keys::KeyError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("portcullis: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("portcullis: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print(v: &Value) {
+    println!("{v}");
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Config(ConfigCmd::Docs) = cli.command {
+        print!("{}", docs_markdown());
+        return Ok(());
+    }
+    let (bind, issuer) = match &cli.command {
+        Command::Serve { bind, issuer } => (bind.clone(), issuer.clone()),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        issuer,
+        bind,
+        database_url: cli.database_url.clone(),
+        log_format: cli.log_format,
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+
+    if let Command::Serve { .. } = cli.command {
+        logging::init(config.log_format, &config.log_level);
+        return serve(config);
+    }
+    // Other commands log only warnings, to stderr: stdout is for JSON.
+    logging::init(config.log_format, "warn");
+    let store = startup::open_store(&config)?;
+    match cli.command {
+        Command::Migrate => print(&json!({"applied": store.migrate()?})),
+        Command::User(UserCmd::Add(a)) => user_add(&store, &config, a)?,
+        Command::User(UserCmd::List) => {
+            let users = store.read(|tx| tx.list_users())?;
+            print(&Value::Array(users.iter().map(user_json).collect()));
+        }
+        Command::Client(ClientCmd::Add(a)) => client_add(&store, a)?,
+        Command::Client(ClientCmd::List) => {
+            let clients = store.read(|tx| tx.list_clients())?;
+            print(&Value::Array(clients.iter().map(client_json).collect()));
+        }
+        Command::Keys(KeysCmd::List) => {
+            let list = store.read(|tx| tx.list_keys())?;
+            let t = now();
+            print(&Value::Array(
+                list.iter().map(|k| key_json(k, &list, t)).collect(),
+            ));
+        }
+        Command::Keys(KeysCmd::Rotate { alg }) => {
+            let algs = match alg {
+                Some(a) => vec![parse::<SigningAlg>(&a, "--alg")?],
+                None => SigningAlg::ALL.to_vec(),
+            };
+            let sealer = startup::secret_box(&config);
+            let t = now();
+            let created = keys::rotate(
+                &store,
+                &sealer,
+                &algs,
+                t,
+                config.keys.propagation_delay_secs,
+                config.max_signed_token_lifetime(),
+            )?;
+            let all = store.read(|tx| tx.list_keys())?;
+            print(&json!({
+                "rotated": created.iter().map(|k| key_json(k, &all, t)).collect::<Vec<_>>(),
+                "keys": all.iter().map(|k| key_json(k, &all, t)).collect::<Vec<_>>(),
+            }));
+        }
+        Command::Serve { .. } | Command::Config(_) => {}
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<(), Failure> {
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let app = Application::build(config)?;
+        print(&json!({"listening": app.address().to_string(), "issuer": app.issuer().as_str()}));
+        tracing::info!(address = %app.address(), issuer = %app.issuer(), "portcullis listening");
+        app.run_until_stopped()
+            .await
+            .map_err(|e| Failure::Runtime(e.to_string()))
+    })
+}
+
+fn parse<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, Failure>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse::<T>()
+        .map_err(|e| Failure::Usage(format!("{flag}: {e}")))
+}
+
+fn read_password() -> Result<String, Failure> {
+    let mut buf = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut buf)
+        .map_err(|e| Failure::Usage(format!("--password-stdin: {e}")))?;
+    let pw = buf
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&buf)
+        .to_string();
+    if pw.is_empty() {
+        return Err(Failure::Usage("--password-stdin: empty password".into()));
+    }
+    Ok(pw)
+}
+
+fn user_add(store: &Store, config: &Config, a: UserAdd) -> Result<(), Failure> {
+    if !a.password_stdin {
+        return Err(Failure::Usage(
+            "--password-stdin is required (the password is read from standard input)".into(),
+        ));
+    }
+    let password = read_password()?;
+    let hash = passwords::hash(&password).map_err(Failure::Runtime)?;
+    let t = now();
+    let mut user = new_user(
+        &a.username,
+        a.email.as_deref(),
+        Some(hash),
+        a.admin,
+        t,
+        &mut OsRandom,
+    )
+    .map_err(|e| Failure::Usage(e.description.unwrap_or_default()))?;
+    let mut totp = Value::Null;
+    if a.totp {
+        let mut secret = [0u8; 20];
+        portcullis_core::ports::Random::fill(&mut OsRandom, &mut secret);
+        // RFC 6238 defaults (SHA-1, 6 digits, 30 s), as authenticator apps expect.
+        let base32 = totp_rs::Secret::from(secret).to_base32();
+        let uri = totp_rs::Builder::new()
+            .with_secret(secret)
+            .with_issuer(Some("Portcullis"))
+            .with_account_name(user.username.replace(':', "_"))
+            .build()
+            .and_then(|t| t.to_url())
+            .map_err(|e| Failure::Runtime(format!("totp: {e}")))?;
+        user.totp_secret = Some(
+            startup::secret_box(config)
+                .seal(&base32)
+                .map_err(|e| Failure::Runtime(e.to_string()))?,
+        );
+        totp = json!({"secret": base32, "otpauth_uri": uri});
+    }
+    store
+        .write(|tx| tx.insert_user(&user))
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                Failure::Runtime(format!("user {:?} already exists", user.username))
+            }
+            e => e.into(),
+        })?;
+    let mut out = user_json(&user);
+    if let Some(obj) = out.as_object_mut() {
+        if !totp.is_null() {
+            obj.insert("totp".into(), totp);
+        }
+    }
+    print(&out);
+    Ok(())
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id, "username": u.username, "email": u.email, "admin": u.is_admin,
+        "disabled": u.disabled, "totp_enabled": u.totp_secret.is_some(), "created_at": u.created_at,
+    })
+}
+
+fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
+    let auth_method = match (a.public, a.auth_method.as_deref()) {
+        (true, None) => Some(ClientAuthMethod::None),
+        (true, Some("none")) => Some(ClientAuthMethod::None),
+        (true, Some(m)) => {
+            return Err(Failure::Usage(format!(
+                "--public clients authenticate with none, not {m}"
+            )))
+        }
+        (false, Some("none")) => {
+            return Err(Failure::Usage("--auth-method none needs --public".into()))
+        }
+        (false, m) => m
+            .map(|m| parse::<ClientAuthMethod>(m, "--auth-method"))
+            .transpose()?,
+    };
+    let grant_types = if a.grant_types.is_empty() {
+        None
+    } else {
+        Some(
+            a.grant_types
+                .iter()
+                .map(|g| parse::<GrantType>(g, "--grant-type"))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
+    let scope = a
+        .scope
+        .as_deref()
+        .map(|s| Scopes::parse(s).map_err(|e| Failure::Usage(format!("--scope: {e}"))))
+        .transpose()?;
+    let spec = ClientSpec {
+        name: a.name,
+        redirect_uris: a.redirect_uris,
+        post_logout_redirect_uris: a.post_logout_redirect_uris,
+        grant_types,
+        scope,
+        auth_method,
+        access_token_format: a
+            .access_token_format
+            .as_deref()
+            .map(|f| parse::<TokenFormat>(f, "--access-token-format"))
+            .transpose()?,
+        signing_alg: a
+            .signing_alg
+            .as_deref()
+            .map(|s| parse::<SigningAlg>(s, "--signing-alg"))
+            .transpose()?,
+        application_type: None,
+        metadata: None,
+    };
+    let created = new_client(spec, now(), &mut OsRandom).map_err(|e| {
+        let field = if e.code == ErrorCode::InvalidRedirectUri {
+            "redirect URI"
+        } else {
+            "client"
+        };
+        Failure::Usage(format!(
+            "{field}: {}",
+            e.description.unwrap_or_else(|| e.code.to_string())
+        ))
+    })?;
+    store.write(|tx| tx.insert_client(&created.client))?;
+    let mut out = client_json(&created.client);
+    if let (Some(obj), Some(secret)) = (out.as_object_mut(), created.secret) {
+        obj.insert("client_secret".into(), json!(secret));
+    }
+    print(&out);
+    Ok(())
+}
+
+fn client_json(c: &Client) -> Value {
+    json!({
+        "client_id": c.id,
+        "client_name": c.name,
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": c.response_types,
+        "scope": c.scope.to_string(),
+        "application_type": c.application_type,
+        "access_token_format": c.access_token_format.as_str(),
+        "signing_alg": c.signing_alg.as_str(),
+        "client_id_issued_at": c.created_at,
+        "disabled": c.disabled,
+    })
+}
+
+fn key_json(k: &SigningKey, all: &[SigningKey], now: i64) -> Value {
+    let state = if k.retires_at.is_some_and(|r| r <= now) {
+        "retired"
+    } else if schedule::signing_key(all, k.alg, now).is_some_and(|s| s.kid == k.kid) {
+        "active"
+    } else if k.activates_at > now {
+        "pending"
+    } else {
+        "retiring"
+    };
+    json!({
+        "kid": k.kid, "alg": k.alg.as_str(), "state": state, "created_at": k.created_at,
+        "activates_at": k.activates_at, "retires_at": k.retires_at,
+    })
+}

@@ -1,0 +1,524 @@
+//! Settings: one typed struct. Sources, later ones winning: defaults <
+//! `--config portcullis.toml` < `PORTCULLIS_*` environment variables (nested
+//! keys joined with `__`) < command-line flags. The doc comments below
+//! generate `docs/configuration.md` (`portcullis config docs`); a test keeps
+//! the two in step.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use portcullis_core::Issuer;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Portcullis settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Issuer identifier: the public base URL of this server, such as `https://auth.example.com` or `https://auth.example.com/tenant`. No trailing slash, query or fragment. Unset: `http://` followed by the address the server listens on.
+    pub issuer: Option<String>,
+    /// Address and port to listen on. Port 0 picks a free port.
+    pub bind: String,
+    /// Database: a SQLite file path (`./portcullis.db`), a `sqlite://` URL, or a `postgres://` URL.
+    pub database_url: String,
+    /// Encrypts private signing keys and TOTP secrets at rest (AES-256-GCM under a SHA-256 of this value; use at least 32 random characters). Unset: they are stored in clear. Once set, keep it: encrypted keys cannot be read without it.
+    pub key_encryption_key: Option<Secret>,
+    /// Log format: `text` for people, `json` for machines.
+    pub log_format: LogFormat,
+    /// Log filter in tracing's EnvFilter syntax, such as `info` or `portcullis=debug`.
+    pub log_level: String,
+    /// Database pool and connection settings.
+    pub database: DatabaseConfig,
+    /// Token lifetimes.
+    pub tokens: TokenConfig,
+    /// Signing-key rotation.
+    pub keys: KeysConfig,
+    /// Sessions: one login and the tokens it yields.
+    pub sessions: SessionConfig,
+    /// Password checks and failed-login throttling.
+    pub login: LoginConfig,
+    /// The direct JSON login API (`POST /api/auth/login`).
+    pub login_api: LoginApiConfig,
+}
+
+/// Database pool and connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// Seconds to wait for a connection before giving up (at start and per request).
+    pub connect_timeout_secs: u64,
+}
+
+/// Token lifetimes, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Lifetime of access tokens.
+    pub access_token_lifetime_secs: i64,
+    /// Lifetime of ID tokens.
+    pub id_token_lifetime_secs: i64,
+    /// Lifetime of refresh tokens (never longer than their session).
+    pub refresh_token_lifetime_secs: i64,
+    /// Seconds during which a refresh token already used returns the same successor again (a client retrying after a lost response); after that, reuse revokes the whole session.
+    pub refresh_reuse_grace_secs: i64,
+    /// `aud` of access tokens when a request names no `resource`. Unset: the issuer.
+    pub default_audience: Option<String>,
+}
+
+/// Sessions: one login and the tokens it yields.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused for this many seconds ends.
+    pub idle_timeout_secs: i64,
+    /// A session ends this many seconds after its login, used or not.
+    pub max_lifetime_secs: i64,
+    /// Live sessions a user may have at once; 0 means no limit.
+    pub max_per_user: u32,
+    /// At the limit: `refuse` the new login, or `evict_oldest` session.
+    pub limit_policy: SessionLimitPolicy,
+}
+
+/// What happens when a user is at the session limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionLimitPolicy {
+    Refuse,
+    EvictOldest,
+}
+
+/// Password checks and failed-login throttling.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed attempts (password or OTP) for one username within `failure_window_secs` before it is blocked; 0 turns throttling off.
+    pub max_failures: u32,
+    /// Window in which failures are counted.
+    pub failure_window_secs: i64,
+    /// How long a username stays blocked; blocked attempts get 429 with Retry-After, without a password check.
+    pub block_secs: i64,
+    /// Threads that hash passwords (Argon2id); a flood of logins waits for them instead of stalling other endpoints.
+    pub hash_workers: usize,
+    /// Password checks that may wait for a hashing thread; beyond that, logins get 503 with Retry-After.
+    pub hash_queue: usize,
+}
+
+/// The direct JSON login API.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginApiConfig {
+    /// Lifetime of the `token` it returns.
+    pub token_lifetime_secs: i64,
+}
+
+/// Signing-key rotation.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Seconds between publishing a new key in the JWKS and signing with it, so that other nodes and client caches know it first.
+    pub propagation_delay_secs: i64,
+    /// Seconds between reloads of the key set from the database, so that a rotation made by another node or the CLI is picked up.
+    pub reload_interval_secs: u64,
+}
+
+/// How log lines are written.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret setting: shown as `***` in debug output.
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: None,
+            bind: "127.0.0.1:8080".into(),
+            database_url: "portcullis.db".into(),
+            key_encryption_key: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            database: DatabaseConfig::default(),
+            tokens: TokenConfig::default(),
+            keys: KeysConfig::default(),
+            sessions: SessionConfig::default(),
+            login: LoginConfig::default(),
+            login_api: LoginApiConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            pool_size: 8,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            access_token_lifetime_secs: 300,
+            id_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 86_400,
+            refresh_reuse_grace_secs: 10,
+            default_audience: None,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_secs: 86_400,
+            max_lifetime_secs: 30 * 86_400,
+            max_per_user: 0,
+            limit_policy: SessionLimitPolicy::Refuse,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            max_failures: 5,
+            failure_window_secs: 300,
+            block_secs: 300,
+            hash_workers: 2,
+            hash_queue: 64,
+        }
+    }
+}
+
+impl Default for LoginApiConfig {
+    fn default() -> Self {
+        LoginApiConfig {
+            token_lifetime_secs: 3600,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            propagation_delay_secs: 300,
+            reload_interval_secs: 30,
+        }
+    }
+}
+
+/// Values given as command-line flags; they win over every other source.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// A setting that cannot be used; the message names the key or file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Environment variables with the `PORTCULLIS_` prefix that are not settings.
+const NOT_SETTINGS: &[&str] = &["test_database_url"];
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("PORTCULLIS_").split("__").filter(|k| {
+            !NOT_SETTINGS
+                .iter()
+                .any(|n| k.as_str().eq_ignore_ascii_case(n))
+        });
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(issuer) = &self.issuer {
+            Issuer::parse(issuer).map_err(|e| ConfigError(format!("issuer {issuer:?}: {e}")))?;
+        }
+        self.bind.parse::<SocketAddr>().map_err(|_| {
+            ConfigError(format!(
+                "bind {:?}: not an address such as 127.0.0.1:8080",
+                self.bind
+            ))
+        })?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError(format!("log_level {:?}: {e}", self.log_level)))?;
+        if self.database.pool_size == 0 {
+            return Err(ConfigError("database.pool_size must be at least 1".into()));
+        }
+        for (key, v) in [
+            (
+                "tokens.access_token_lifetime_secs",
+                self.tokens.access_token_lifetime_secs,
+            ),
+            (
+                "tokens.id_token_lifetime_secs",
+                self.tokens.id_token_lifetime_secs,
+            ),
+            (
+                "tokens.refresh_token_lifetime_secs",
+                self.tokens.refresh_token_lifetime_secs,
+            ),
+            (
+                "sessions.idle_timeout_secs",
+                self.sessions.idle_timeout_secs,
+            ),
+            (
+                "sessions.max_lifetime_secs",
+                self.sessions.max_lifetime_secs,
+            ),
+            (
+                "login_api.token_lifetime_secs",
+                self.login_api.token_lifetime_secs,
+            ),
+        ] {
+            if v <= 0 {
+                return Err(ConfigError(format!("{key} must be positive")));
+            }
+        }
+        if self.tokens.refresh_reuse_grace_secs < 0
+            || self.login.failure_window_secs < 0
+            || self.login.block_secs < 0
+        {
+            return Err(ConfigError("tokens.refresh_reuse_grace_secs, login.failure_window_secs and login.block_secs must not be negative".into()));
+        }
+        if self.login.hash_workers == 0 || self.login.hash_queue == 0 {
+            return Err(ConfigError(
+                "login.hash_workers and login.hash_queue must be at least 1".into(),
+            ));
+        }
+        if let Some(aud) = &self.tokens.default_audience {
+            url::Url::parse(aud)
+                .map_err(|e| ConfigError(format!("tokens.default_audience {aud:?}: {e}")))?;
+        }
+        if self.keys.propagation_delay_secs < 0 {
+            return Err(ConfigError(
+                "keys.propagation_delay_secs must not be negative".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The issuer for a server bound to `local`: the configured one, or
+    /// `http://<local>`.
+    pub fn issuer_for(&self, local: SocketAddr) -> Result<Issuer, ConfigError> {
+        let raw = self
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        Issuer::parse(&raw).map_err(|e| ConfigError(format!("issuer {raw:?}: {e}")))
+    }
+
+    /// Token and session rules for the grant engine.
+    pub fn token_policy(&self) -> portcullis_core::tokens::TokenPolicy {
+        portcullis_core::tokens::TokenPolicy {
+            access_token_lifetime: self.tokens.access_token_lifetime_secs,
+            refresh_token_lifetime: self.tokens.refresh_token_lifetime_secs,
+            id_token_lifetime: self.tokens.id_token_lifetime_secs,
+            default_audience: self.tokens.default_audience.clone(),
+            refresh_reuse_grace: self.tokens.refresh_reuse_grace_secs,
+            session_idle: self.sessions.idle_timeout_secs,
+            session_max: self.sessions.max_lifetime_secs,
+            max_sessions_per_user: (self.sessions.max_per_user > 0)
+                .then_some(self.sessions.max_per_user),
+            evict_oldest_session: self.sessions.limit_policy == SessionLimitPolicy::EvictOldest,
+        }
+    }
+
+    pub fn throttle_policy(&self) -> portcullis_core::throttle::ThrottlePolicy {
+        portcullis_core::throttle::ThrottlePolicy {
+            max_failures: self.login.max_failures,
+            window: self.login.failure_window_secs,
+            block: self.login.block_secs,
+        }
+    }
+
+    /// The longest a token signed by a key can live: how long a retired key
+    /// must stay in the JWKS.
+    pub fn max_signed_token_lifetime(&self) -> i64 {
+        self.tokens
+            .access_token_lifetime_secs
+            .max(self.tokens.id_token_lifetime_secs)
+            .max(self.login_api.token_lifetime_secs)
+    }
+}
+
+/// One line naming the setting (as a key and as its environment variable)
+/// and what is wrong with it.
+fn describe(e: figment::Error) -> String {
+    let first = e.into_iter().next();
+    let Some(e) = first else {
+        return "invalid settings".into();
+    };
+    let path: Vec<String> = e.path.iter().map(|p| p.to_lowercase()).collect();
+    let key = path.join(".");
+    let env = format!("PORTCULLIS_{}", path.join("__").to_uppercase());
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    one_line(&format!("setting {key} ({env}){source}: {}", e.kind))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `docs/configuration.md`, generated from the doc comments above.
+pub fn docs_markdown() -> String {
+    let schema = schemars::schema_for!(Config);
+    let root = schema.as_value();
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    let mut out = String::from(
+        "# Configuration\n\n\
+         <!-- Generated by `portcullis config docs` from crates/server/src/config.rs; a test keeps it in step. -->\n\n\
+         Sources, later ones winning: built-in defaults < the TOML file named by `--config` < \
+         environment variables < command-line flags (`--issuer`, `--bind`, `--database-url`, `--log-format`).\n\n\
+         Every key has an environment variable: `PORTCULLIS_` followed by the key in capitals, with nested \
+         keys joined by `__` (`database.pool_size` is `PORTCULLIS_DATABASE__POOL_SIZE`). An unknown key or a \
+         malformed value stops `portcullis` with exit code 2 and a line naming the key.\n\n\
+         | key | environment variable | default | meaning |\n|---|---|---|---|\n",
+    );
+    walk(root, root, "", &defaults, &mut out);
+    out
+}
+
+fn walk(
+    root: &serde_json::Value,
+    node: &serde_json::Value,
+    prefix: &str,
+    defaults: &serde_json::Value,
+    out: &mut String,
+) {
+    let Some(props) = node.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
+    for (name, prop) in props {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let default = defaults
+            .get(name)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let target = resolve(root, prop);
+        if target.get("properties").is_some() {
+            walk(root, target, &key, &default, out);
+            continue;
+        }
+        let env = format!("PORTCULLIS_{}", key.replace('.', "__").to_uppercase());
+        let desc = prop
+            .get("description")
+            .or_else(|| target.get("description"))
+            .and_then(|d| d.as_str())
+            .unwrap_or("")
+            .replace('\n', " ");
+        let default = match default {
+            serde_json::Value::Null => "unset".to_string(),
+            serde_json::Value::String(s) => format!("`{s}`"),
+            v => format!("`{v}`"),
+        };
+        out.push_str(&format!("| `{key}` | `{env}` | {default} | {desc} |\n"));
+    }
+}
+
+/// Follow a `$ref` (directly or inside `allOf`/`anyOf`) to its definition.
+fn resolve<'a>(root: &'a serde_json::Value, prop: &'a serde_json::Value) -> &'a serde_json::Value {
+    let reference = prop.get("$ref").and_then(|r| r.as_str()).or_else(|| {
+        ["allOf", "anyOf"].iter().find_map(|k| {
+            prop.get(*k)?
+                .as_array()?
+                .iter()
+                .find_map(|v| v.get("$ref")?.as_str())
+        })
+    });
+    match reference.and_then(|r| r.strip_prefix("#/$defs/")) {
+        Some(name) => root.get("$defs").and_then(|d| d.get(name)).unwrap_or(prop),
+        None => prop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_are_in_step_with_the_struct() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == docs_markdown(),
+            "docs/configuration.md is stale: run `cargo run -q --bin portcullis -- config docs > docs/configuration.md`"
+        );
+    }
+
+    #[test]
+    fn docs_name_every_key_and_env_var() {
+        let d = docs_markdown();
+        for needle in [
+            "`issuer`",
+            "`PORTCULLIS_ISSUER`",
+            "`PORTCULLIS_BIND`",
+            "`PORTCULLIS_DATABASE_URL`",
+            "`PORTCULLIS_DATABASE__POOL_SIZE`",
+            "`PORTCULLIS_KEY_ENCRYPTION_KEY`",
+        ] {
+            assert!(d.contains(needle), "{needle} missing from docs");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = Config {
+            key_encryption_key: Some(Secret("hunter2".into())),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,167 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): client authentication, then one
+//! grant per `grant_type`. The password grant runs in three steps so that
+//! Argon2 never holds a database transaction: read (client, throttle,
+//! user), hash on the bounded pool, write (second factor, session, tokens).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use portcullis_core::client_auth::{self, Credentials};
+use portcullis_core::grants::{self, client_credentials, password, refresh_token};
+use portcullis_core::model::GrantType;
+use portcullis_core::params::Params;
+use portcullis_core::ports::{ClientStore, UserStore};
+use portcullis_core::throttle;
+use portcullis_core::tokens::{invalid_grant, Outcome, TokenResponse};
+use portcullis_core::{ErrorCode, OAuthError};
+
+use crate::extract;
+use crate::render::{blocking_failed, token_error, token_ok, ApiError};
+use crate::state::{now, read, write_grant, AppState};
+
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let basic_used = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")));
+    match handle(&req, payload, &state).await {
+        Ok(resp) => token_ok(&resp),
+        Err(e) => token_error(e, basic_used),
+    }
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+) -> Result<TokenResponse, ApiError> {
+    let params = extract::form(req, payload).await?;
+    let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    let grant = grants::parse_grant_type(params.get("grant_type"))?;
+    match grant {
+        GrantType::Password => {
+            let lifetime = state.policy.access_token_lifetime;
+            password_login(state, ClientSource::Authenticate(creds), params, lifetime).await
+        }
+        GrantType::ClientCredentials => {
+            write_grant(state, move |tx, ctx, rng| {
+                let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+                client_credentials::handle(tx, ctx, rng, &client, &params)
+            })
+            .await
+        }
+        GrantType::RefreshToken => {
+            write_grant(state, move |tx, ctx, rng| {
+                let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+                refresh_token::handle(tx, ctx, rng, &client, &params)
+            })
+            .await
+        }
+        GrantType::AuthorizationCode => Err(OAuthError::with(
+            ErrorCode::UnsupportedGrantType,
+            "authorization_code is not available yet",
+        )
+        .into()),
+    }
+}
+
+/// Who the password login is for.
+pub enum ClientSource {
+    /// The token endpoint: the client authenticates.
+    Authenticate(Credentials),
+    /// The direct login API: the built-in first-party client.
+    FirstParty,
+}
+
+/// The password grant, for the token endpoint and the direct login API.
+pub async fn password_login(
+    state: &web::Data<AppState>,
+    source: ClientSource,
+    params: Params,
+    access_lifetime: i64,
+) -> Result<TokenResponse, ApiError> {
+    // 1. Read: the client, the request, the throttle, the user.
+    let (client, request, user, blocked) = read(state, move |tx, st| {
+        let t = now();
+        let client = match source {
+            ClientSource::Authenticate(creds) => client_auth::authenticate(tx, &creds, t)?,
+            ClientSource::FirstParty => tx
+                .get_client(&st.login_client_id)?
+                .ok_or_else(|| OAuthError::server("the login API client is missing"))?,
+        };
+        let signer = st.signer(t);
+        let request = password::check_request(&st.ctx(&signer), &client, &params)?;
+        let blocked = throttle::blocked_for(tx, &st.throttle, &request.username, t)?;
+        let user = tx.get_user_by_username(&request.username)?;
+        Ok((client, request, user, blocked))
+    })
+    .await?;
+    if let Some(secs) = blocked {
+        return Err(ApiError::throttled(secs));
+    }
+
+    // 2. The password, on the hashing pool (an unknown user costs the same).
+    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+    let good = state
+        .hasher
+        .verify(request.password.clone(), phc)
+        .await
+        .map_err(|_| ApiError::busy())?;
+    let user = match (good, user) {
+        (true, Some(u)) => u,
+        _ => {
+            let username = request.username.clone();
+            let st = state.clone();
+            web::block(move || {
+                st.store
+                    .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
+            })
+            .await
+            .map_err(blocking_failed)??;
+            return Err(invalid_grant("invalid username or password").into());
+        }
+    };
+    let totp_secret = match &user.totp_secret {
+        Some(sealed) => Some(
+            state
+                .sealer
+                .open(sealed)
+                .map_err(|e| OAuthError::server(e.to_string()))?,
+        ),
+        None => None,
+    };
+
+    // 3. Write: second factor, session, tokens, throttle bookkeeping.
+    let st = state.clone();
+    write_grant(state, move |tx, ctx, rng| {
+        let fresh = tx
+            .get_user(&user.id)?
+            .ok_or_else(|| invalid_grant("invalid username or password"))?;
+        let outcome = password::complete(
+            tx,
+            ctx,
+            rng,
+            &client,
+            &fresh,
+            totp_secret.as_deref(),
+            &request,
+            access_lifetime,
+        )?;
+        match &outcome {
+            Outcome::Issued(_) => {
+                throttle::record(tx, &st.throttle, &request.username, false, ctx.now)?
+            }
+            Outcome::Denied {
+                login_failure: true,
+                ..
+            } => throttle::record(tx, &st.throttle, &request.username, true, ctx.now)?,
+            Outcome::Denied { .. } => {}
+        }
+        Ok(outcome)
+    })
+    .await
+}

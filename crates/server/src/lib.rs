@@ -1,0 +1,16 @@
+//! Portcullis server: the only crate that knows HTTP, HTML, JSON and
+//! configuration. `main.rs` is a thin shell over [`cli`].
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod endpoints;
+pub mod extract;
+pub mod keys;
+pub mod logging;
+pub mod passwords;
+pub mod render;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,67 @@
+//! The one routing table. Endpoints hang off the issuer's path, so an issuer
+//! `https://host/tenant` serves `/tenant/oauth/token`.
+
+use actix_cors::Cors;
+use actix_web::{web, HttpResponse};
+use portcullis_core::{ErrorCode, Issuer, OAuthError};
+
+use crate::endpoints::{discovery, health, jwks, login_api, logout, token};
+use crate::render::json_error;
+
+/// Metadata and JWKS may be read from any origin (browser-based clients and
+/// MCP clients fetch them cross-origin).
+fn public_cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET"])
+        .max_age(86_400)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
+    let path = issuer.path();
+    let base = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+
+    // OIDC Discovery §4: issuer + /.well-known/openid-configuration.
+    let mut metadata_paths = vec![format!("{base}/.well-known/openid-configuration")];
+    if path.is_empty() {
+        metadata_paths.push("/.well-known/oauth-authorization-server".into());
+    } else {
+        // RFC 8414 §3.1: the well-known segment goes between host and path.
+        metadata_paths.push(format!("/.well-known/oauth-authorization-server/{path}"));
+        metadata_paths.push(format!("/.well-known/openid-configuration/{path}"));
+    }
+    for p in metadata_paths {
+        cfg.service(
+            web::resource(p)
+                .wrap(public_cors())
+                .route(web::get().to(discovery::metadata)),
+        );
+    }
+    cfg.service(
+        web::resource(format!("{base}/oauth/jwks"))
+            .wrap(public_cors())
+            .route(web::get().to(jwks::jwks)),
+    );
+    cfg.route(&format!("{base}/oauth/token"), web::post().to(token::token));
+    cfg.route(
+        &format!("{base}/oauth/logout"),
+        web::post().to(logout::logout),
+    );
+    cfg.route(
+        &format!("{base}/api/auth/login"),
+        web::post().to(login_api::login),
+    );
+    cfg.route(&format!("{base}/api/auth/me"), web::get().to(login_api::me));
+    cfg.route("/healthz", web::get().to(health::healthz));
+    cfg.route("/readyz", web::get().to(health::readyz));
+}
+
+/// Unknown paths get a JSON 404.
+pub async fn not_found() -> HttpResponse {
+    json_error(&OAuthError::with(ErrorCode::NotFound, "no such endpoint"))
+}

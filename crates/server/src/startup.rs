@@ -1,0 +1,214 @@
+//! Building the application: open and migrate the store, make sure signing
+//! keys exist, bind (port 0 allowed), serve.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use portcullis_core::Issuer;
+use portcullis_storage::Store;
+
+use crate::config::{Config, ConfigError};
+use crate::crypto::SecretBox;
+use crate::endpoints::discovery;
+use crate::keys::{self, KeyRing, Keys};
+use crate::passwords::HashPool;
+use crate::state::{now, AppState};
+use crate::{logging, routes};
+use portcullis_core::ports::{ClientStore, SecretStore};
+
+/// Why the server could not start. Every variant is one line naming the
+/// setting or URL at fault; the binary exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database_url: {0}")]
+    Database(String),
+    #[error("signing keys: {0}")]
+    Keys(String),
+    #[error("bind {addr}: {cause}")]
+    Bind { addr: String, cause: String },
+}
+
+/// Open the configured database and apply pending migrations.
+pub fn open_store(config: &Config) -> Result<Store, StartupError> {
+    let timeout = Duration::from_secs(config.database.connect_timeout_secs);
+    let store = Store::open(&config.database_url, config.database.pool_size, timeout)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let applied = store
+        .migrate()
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(store)
+}
+
+pub fn secret_box(config: &Config) -> SecretBox {
+    SecretBox::new(config.key_encryption_key.as_ref().map(|s| s.0.as_str()))
+}
+
+pub struct Application {
+    server: actix_web::dev::Server,
+    address: std::net::SocketAddr,
+    issuer: Issuer,
+}
+
+impl Application {
+    pub fn build(config: Config) -> Result<Application, StartupError> {
+        let listener = TcpListener::bind(&config.bind).map_err(|e| StartupError::Bind {
+            addr: config.bind.clone(),
+            cause: e.to_string(),
+        })?;
+        let address = listener.local_addr().map_err(|e| StartupError::Bind {
+            addr: config.bind.clone(),
+            cause: e.to_string(),
+        })?;
+        let issuer = config.issuer_for(address)?;
+
+        let store = open_store(&config)?;
+        let sealer = secret_box(&config);
+        let created = keys::ensure_keys(&store, &sealer, now())
+            .map_err(|e| StartupError::Keys(e.to_string()))?;
+        if !created.is_empty() {
+            tracing::info!(kids = ?created, "signing keys created");
+        }
+        let records = store
+            .read(|tx| portcullis_core::ports::KeyStore::list_keys(tx))
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let ring =
+            KeyRing::load(records, &sealer).map_err(|e| StartupError::Keys(e.to_string()))?;
+        let keys = Arc::new(Keys::new(ring, sealer.clone()));
+        let derive_key = derive_key(&store)?;
+        let login_client_id = ensure_login_client(&store)?;
+
+        let state = web::Data::new(AppState {
+            metadata_json: discovery::document(&issuer),
+            issuer: issuer.clone(),
+            store: store.clone(),
+            keys: Arc::clone(&keys),
+            policy: config.token_policy(),
+            throttle: config.throttle_policy(),
+            derive_key,
+            hasher: HashPool::new(config.login.hash_workers, config.login.hash_queue),
+            sealer,
+            login_client_id,
+            config: config.clone(),
+        });
+
+        let route_issuer = issuer.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(|cfg| routes::configure(cfg, &route_issuer))
+                .default_service(web::to(routes::not_found))
+                .wrap(from_fn(logging::access_log))
+        })
+        .listen(listener)
+        .map_err(|e| StartupError::Bind {
+            addr: config.bind.clone(),
+            cause: e.to_string(),
+        })?
+        .run();
+
+        spawn_key_reload(
+            keys,
+            store,
+            Duration::from_secs(config.keys.reload_interval_secs.max(1)),
+        );
+        Ok(Application {
+            server,
+            address,
+            issuer,
+        })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The server-wide key that derives refresh-token successors: made once,
+/// kept in the database so every node derives the same.
+fn derive_key(store: &Store) -> Result<Vec<u8>, StartupError> {
+    use base64::Engine;
+    let candidate = portcullis_core::secret::random_token(&mut crate::crypto::OsRandom, 32);
+    let stored = store
+        .write(|tx| tx.get_or_insert_secret("refresh_derive_key", &candidate, now()))
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(stored)
+        .map_err(|_| StartupError::Database("stored refresh_derive_key is malformed".into()))
+}
+
+/// The id of the built-in first-party client behind `/api/auth/login`.
+pub const LOGIN_CLIENT_ID: &str = "portcullis-login-api";
+
+/// Create the login API's client if it is missing.
+fn ensure_login_client(store: &Store) -> Result<String, StartupError> {
+    use portcullis_core::model::{
+        Client, ClientAuthMethod, GrantType, Scopes, SigningAlg, TokenFormat,
+    };
+    let t = now();
+    let client = Client {
+        id: LOGIN_CLIENT_ID.into(),
+        secret_hash: None,
+        name: "Portcullis login API".into(),
+        auth_method: ClientAuthMethod::None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::Password, GrantType::RefreshToken],
+        response_types: vec![],
+        scope: Scopes::parse("profile email").unwrap_or_default(),
+        access_token_format: TokenFormat::Jwt,
+        signing_alg: SigningAlg::Rs256,
+        application_type: "native".into(),
+        metadata: serde_json::json!({}),
+        registration_token_hash: None,
+        is_resource_server: false,
+        first_party: true,
+        disabled: false,
+        created_at: t,
+        updated_at: t,
+        secret_expires_at: 0,
+    };
+    store
+        .write(|tx| match tx.get_client(LOGIN_CLIENT_ID)? {
+            Some(_) => Ok(()),
+            None => match tx.insert_client(&client) {
+                Err(portcullis_core::ports::StoreError::Conflict(_)) => Ok(()),
+                other => other,
+            },
+        })
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    Ok(LOGIN_CLIENT_ID.into())
+}
+
+/// Reload the key set now and then, so rotations made by another node or
+/// by `portcullis keys rotate` are published and used here too.
+fn spawn_key_reload(keys: Arc<Keys>, store: Store, every: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let (keys, store) = (Arc::clone(&keys), store.clone());
+            match web::block(move || keys.reload(&store)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(cause = %e, "key reload failed"),
+                Err(e) => tracing::warn!(cause = %e, "key reload did not run"),
+            }
+        }
+    });
+}

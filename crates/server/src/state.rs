@@ -1,0 +1,91 @@
+//! What every request handler can reach, and the one way to run a grant:
+//! inside one store transaction, on a blocking thread.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use portcullis_core::ports::Random;
+use portcullis_core::throttle::ThrottlePolicy;
+use portcullis_core::tokens::{Ctx, GrantResult, Outcome, TokenPolicy, TokenResponse};
+use portcullis_core::Issuer;
+use portcullis_storage::{Store, Tx};
+
+use crate::config::Config;
+use crate::crypto::{OsRandom, SecretBox};
+use crate::keys::{Keys, RingSigner};
+use crate::passwords::HashPool;
+use crate::render::{blocking_failed, ApiError};
+
+pub struct AppState {
+    pub config: Config,
+    pub issuer: Issuer,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    /// The metadata document, serialized once at start.
+    pub metadata_json: String,
+    pub policy: TokenPolicy,
+    pub throttle: ThrottlePolicy,
+    /// Shared by every node (stored in the database): derives refresh successors.
+    pub derive_key: Vec<u8>,
+    pub hasher: HashPool,
+    pub sealer: SecretBox,
+    /// The built-in client behind the direct JSON login API.
+    pub login_client_id: String,
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl AppState {
+    pub fn signer(&self, now: i64) -> RingSigner {
+        RingSigner {
+            ring: self.keys.current(),
+            now,
+        }
+    }
+
+    pub fn ctx<'a>(&'a self, signer: &'a RingSigner) -> Ctx<'a> {
+        Ctx {
+            issuer: &self.issuer,
+            policy: &self.policy,
+            signer,
+            derive_key: &self.derive_key,
+            now: signer.now,
+        }
+    }
+}
+
+/// Run `f` in one write transaction on a blocking thread. An `Err` rolls
+/// back; `Outcome::Denied` commits and then becomes the error.
+pub async fn write_grant<F>(state: &web::Data<AppState>, f: F) -> Result<TokenResponse, ApiError>
+where
+    F: for<'t> FnOnce(&mut Tx<'t>, &Ctx, &mut dyn Random) -> GrantResult + Send + 'static,
+{
+    let st = state.clone();
+    let outcome = web::block(move || {
+        let signer = st.signer(now());
+        let ctx = st.ctx(&signer);
+        st.store.write(|tx| f(tx, &ctx, &mut OsRandom))
+    })
+    .await
+    .map_err(blocking_failed)??;
+    match outcome {
+        Outcome::Issued(r) => Ok(r),
+        Outcome::Denied { error, .. } => Err(error.into()),
+    }
+}
+
+/// Run `f` in a read transaction on a blocking thread.
+pub async fn read<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&mut Tx<'t>, &AppState) -> Result<T, portcullis_core::OAuthError>
+        + Send
+        + 'static,
+{
+    let st = state.clone();
+    Ok(web::block(move || st.store.read(|tx| f(tx, &st)))
+        .await
+        .map_err(blocking_failed)??)
+}

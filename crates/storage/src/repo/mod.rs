@@ -1,0 +1,91 @@
+//! One module per store trait, each implemented on [`Tx`](crate::Tx), and
+//! the column codecs they share: enums as their wire names, lists as JSON
+//! arrays of strings, scopes in canonical space-joined form.
+
+mod audit;
+mod browser_sessions;
+mod clients;
+mod codes;
+mod consents;
+mod keys;
+mod pats;
+mod secrets;
+mod sessions;
+mod throttle;
+mod tokens;
+mod users;
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::{QueryResult, RunQueryDsl};
+use portcullis_core::model::Scopes;
+use portcullis_core::ports::{StoreError, StoreResult};
+
+use crate::conn::{AnyConnection, MultiBackend};
+use crate::error::corrupt;
+
+/// Parse a column holding a wire name (`ClientAuthMethod`, `SigningAlg`, ...).
+pub(crate) fn parse<T: FromStr>(column: &str, s: &str) -> StoreResult<T>
+where
+    T::Err: Display,
+{
+    s.parse().map_err(|e| corrupt(column, e))
+}
+
+pub(crate) fn parse_scopes(column: &str, s: &str) -> StoreResult<Scopes> {
+    Scopes::parse(s).map_err(|e| corrupt(column, e))
+}
+
+/// A list column: a JSON array of strings.
+pub(crate) fn list_text<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    serde_json::Value::from_iter(items.into_iter().map(|s| s.as_ref().to_owned())).to_string()
+}
+
+pub(crate) fn parse_list<T: FromStr>(column: &str, s: &str) -> StoreResult<Vec<T>>
+where
+    T::Err: Display,
+{
+    let items: Vec<String> = serde_json::from_str(s).map_err(|e| corrupt(column, e))?;
+    items.iter().map(|item| parse(column, item)).collect()
+}
+
+/// Row to record for an optional row.
+pub(crate) fn record<R: TryInto<T, Error = StoreError>, T>(
+    row: Option<R>,
+) -> StoreResult<Option<T>> {
+    row.map(TryInto::try_into).transpose()
+}
+
+pub(crate) fn records<R: TryInto<T, Error = StoreError>, T>(rows: Vec<R>) -> StoreResult<Vec<T>> {
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
+/// `INSERT ... <clause>` for the `ON CONFLICT` clauses that diesel's
+/// `MultiBackend` does not model. SQLite (3.24+) and PostgreSQL both speak
+/// `ON CONFLICT (cols) DO NOTHING | DO UPDATE SET c = excluded.c`.
+pub(crate) struct OnConflict<I> {
+    insert: I,
+    clause: &'static str,
+}
+
+pub(crate) fn on_conflict<I>(insert: I, clause: &'static str) -> OnConflict<I> {
+    OnConflict { insert, clause }
+}
+
+impl<I: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for OnConflict<I> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        self.insert.walk_ast(out.reborrow())?;
+        out.push_sql(" ");
+        out.push_sql(self.clause);
+        Ok(())
+    }
+}
+
+impl<I> QueryId for OnConflict<I> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<I> RunQueryDsl<AnyConnection> for OnConflict<I> {}

@@ -1,0 +1,199 @@
+use diesel::prelude::*;
+use portcullis_core::model::{AccessToken, RefreshToken};
+use portcullis_core::ports::{StoreError, StoreResult, TokenStore};
+
+use super::{list_text, parse, parse_list, parse_scopes, record};
+use crate::error::OrStore;
+use crate::schema::{access_tokens as access, refresh_tokens as refresh};
+use crate::Tx;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = access, treat_none_as_default_value = false)]
+struct AccessRow {
+    jti: String,
+    token_hash: Option<String>,
+    format: String,
+    session_id: Option<String>,
+    client_id: String,
+    user_id: Option<String>,
+    scope: String,
+    audience: String,
+    issued_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl From<&AccessToken> for AccessRow {
+    fn from(t: &AccessToken) -> Self {
+        AccessRow {
+            jti: t.jti.clone(),
+            token_hash: t.token_hash.clone(),
+            format: t.format.to_string(),
+            session_id: t.session_id.clone(),
+            client_id: t.client_id.clone(),
+            user_id: t.user_id.clone(),
+            scope: t.scope.to_string(),
+            audience: list_text(&t.audience),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+impl TryFrom<AccessRow> for AccessToken {
+    type Error = StoreError;
+    fn try_from(r: AccessRow) -> StoreResult<AccessToken> {
+        Ok(AccessToken {
+            format: parse("access_tokens.format", &r.format)?,
+            scope: parse_scopes("access_tokens.scope", &r.scope)?,
+            audience: parse_list("access_tokens.audience", &r.audience)?,
+            jti: r.jti,
+            token_hash: r.token_hash,
+            session_id: r.session_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh, treat_none_as_default_value = false)]
+struct RefreshRow {
+    token_hash: String,
+    session_id: String,
+    client_id: String,
+    user_id: Option<String>,
+    scope: String,
+    audience: String,
+    issued_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+    revoked_at: Option<i64>,
+    parent_hash: Option<String>,
+}
+
+impl From<&RefreshToken> for RefreshRow {
+    fn from(t: &RefreshToken) -> Self {
+        RefreshRow {
+            token_hash: t.token_hash.clone(),
+            session_id: t.session_id.clone(),
+            client_id: t.client_id.clone(),
+            user_id: t.user_id.clone(),
+            scope: t.scope.to_string(),
+            audience: list_text(&t.audience),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+            consumed_at: t.consumed_at,
+            revoked_at: t.revoked_at,
+            parent_hash: t.parent_hash.clone(),
+        }
+    }
+}
+
+impl TryFrom<RefreshRow> for RefreshToken {
+    type Error = StoreError;
+    fn try_from(r: RefreshRow) -> StoreResult<RefreshToken> {
+        Ok(RefreshToken {
+            scope: parse_scopes("refresh_tokens.scope", &r.scope)?,
+            audience: parse_list("refresh_tokens.audience", &r.audience)?,
+            token_hash: r.token_hash,
+            session_id: r.session_id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            consumed_at: r.consumed_at,
+            revoked_at: r.revoked_at,
+            parent_hash: r.parent_hash,
+        })
+    }
+}
+
+impl TokenStore for Tx<'_> {
+    fn insert_access_token(&mut self, token: &AccessToken) -> StoreResult<()> {
+        diesel::insert_into(access::table)
+            .values(&AccessRow::from(token))
+            .execute(self.conn)
+            .store()
+            .map(drop)
+    }
+
+    fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>> {
+        record(
+            access::table
+                .find(jti)
+                .select(AccessRow::as_select())
+                .first(self.conn)
+                .optional()
+                .store()?,
+        )
+    }
+
+    fn get_access_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<AccessToken>> {
+        let q = access::table
+            .filter(access::token_hash.eq(token_hash))
+            .select(AccessRow::as_select());
+        record(q.first(self.conn).optional().store()?)
+    }
+
+    fn revoke_access_token(&mut self, jti: &str, now: i64) -> StoreResult<bool> {
+        let live = access::table.find(jti).filter(access::revoked_at.is_null());
+        Ok(diesel::update(live)
+            .set(access::revoked_at.eq(now))
+            .execute(self.conn)
+            .store()?
+            == 1)
+    }
+
+    fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()> {
+        diesel::insert_into(refresh::table)
+            .values(&RefreshRow::from(token))
+            .execute(self.conn)
+            .store()
+            .map(drop)
+    }
+
+    fn get_refresh_token(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+        record(
+            refresh::table
+                .find(token_hash)
+                .select(RefreshRow::as_select())
+                .first(self.conn)
+                .optional()
+                .store()?,
+        )
+    }
+
+    fn consume_refresh_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
+        let unused = refresh::table
+            .find(token_hash)
+            .filter(refresh::consumed_at.is_null());
+        Ok(diesel::update(unused)
+            .set(refresh::consumed_at.eq(now))
+            .execute(self.conn)
+            .store()?
+            == 1)
+    }
+
+    fn revoke_session_tokens(&mut self, session_id: &str, now: i64) -> StoreResult<usize> {
+        let live_access = access::table
+            .filter(access::session_id.eq(session_id))
+            .filter(access::revoked_at.is_null());
+        let a = diesel::update(live_access)
+            .set(access::revoked_at.eq(now))
+            .execute(self.conn)
+            .store()?;
+        let live_refresh = refresh::table
+            .filter(refresh::session_id.eq(session_id))
+            .filter(refresh::revoked_at.is_null());
+        let r = diesel::update(live_refresh)
+            .set(refresh::revoked_at.eq(now))
+            .execute(self.conn)
+            .store()?;
+        Ok(a + r)
+    }
+}

@@ -1,0 +1,126 @@
+//! `Store` (the pool) and `Tx` (one transaction on one connection).
+
+use std::fmt;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::{QueryResult, RunQueryDsl};
+use portcullis_core::ports::{StoreError, StoreResult};
+
+use crate::conn::{AnyConnection, Manager, Target};
+use crate::error::{db_error, pool_error, OrStore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// The database: a connection pool. Cheap to clone (shared pool).
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    target: Target,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("database", &self.target.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One transaction. Every store trait of `portcullis_core::ports` is
+/// implemented on it (see `repo/`).
+pub struct Tx<'a> {
+    pub(crate) conn: &'a mut AnyConnection,
+}
+
+impl Store {
+    pub(crate) fn new(pool: r2d2::Pool<Manager>, target: Target) -> Store {
+        Store { pool, target }
+    }
+
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.target.backend()
+    }
+
+    /// `SELECT 1`: readiness.
+    pub fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .store()
+            .map(drop)
+    }
+
+    /// Run `f` in one read transaction (`BEGIN`): a consistent view across
+    /// several reads. Err from the closure rolls back. Writes belong in
+    /// [`Store::write`] (on SQLite a deferred transaction that starts writing
+    /// may fail with `SQLITE_BUSY` instead of waiting).
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(false, f)
+    }
+
+    /// Run `f` in one write transaction (SQLite: `BEGIN IMMEDIATE`, so the
+    /// write lock is taken up front and waits under `busy_timeout` instead
+    /// of failing on upgrade). Err from the closure rolls back; Ok commits.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(true, f)
+    }
+
+    fn run<T, E: From<StoreError>>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut pooled = self.pool.get().map_err(pool_error)?;
+        let conn: &mut AnyConnection = &mut pooled;
+        begin(conn, write).map_err(db_error)?;
+        match f(&mut Tx { conn: &mut *conn }) {
+            Ok(value) => {
+                AnyConnection::commit_transaction(conn).map_err(db_error)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // A failed rollback leaves the connection marked broken, so
+                // the pool drops it; the caller's error is the one to report.
+                if let Err(rollback) = AnyConnection::rollback_transaction(conn) {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `AnyConnection`'s transaction manager delegates to each variant's
+/// `AnsiTransactionManager`, so opening the transaction on the inner
+/// connection with our own SQL leaves diesel's bookkeeping consistent.
+fn begin(conn: &mut AnyConnection, write: bool) -> QueryResult<()> {
+    match conn {
+        AnyConnection::Sqlite(c) if write => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        _ => AnyConnection::begin_transaction(conn),
+    }
+}

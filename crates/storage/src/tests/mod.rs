@@ -1,0 +1,8 @@
+//! The storage tests. Each runs on SQLite and, when
+//! `PORTCULLIS_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database.
+
+mod fixtures;
+mod migrations;
+mod records;
+mod single_use;
+mod transactions;

@@ -1,0 +1,105 @@
+//! Single use decided by the store, also under concurrency.
+
+use std::sync::Barrier;
+
+use portcullis_core::ports::*;
+
+use super::fixtures::*;
+use crate::testing::each_backend;
+use crate::Store;
+
+/// Run `f(i)` on `n` threads released at once, each in its own write
+/// transaction; return the results.
+fn race<T: Send>(
+    store: &Store,
+    n: usize,
+    f: impl Fn(&mut crate::Tx<'_>, usize) -> StoreResult<T> + Sync,
+) -> Vec<T> {
+    let barrier = Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    store.write(|tx| f(tx, i)).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn a_code_is_consumed_once() {
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| tx.insert_code(&code("k1")));
+        assert!(w(store, |tx| tx.consume_code("k1", 100)));
+        assert!(!w(store, |tx| tx.consume_code("k1", 101)));
+        assert!(!w(store, |tx| tx.consume_code("nope", 101)));
+        assert_eq!(
+            w(store, |tx| tx.get_code("k1")).unwrap().consumed_at,
+            Some(100)
+        );
+
+        w(store, |tx| tx.insert_code(&code("k2")));
+        let wins = race(store, 20, |tx, i| tx.consume_code("k2", 200 + i as i64));
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+    });
+}
+
+#[test]
+fn a_refresh_token_is_consumed_once_by_twenty_threads() {
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| {
+            tx.insert_session(&session("s1", Some("u1"), "c1"))?;
+            tx.insert_refresh_token(&refresh_token("r1", "s1"))
+        });
+        let wins = race(store, 20, |tx, i| {
+            tx.consume_refresh_token("r1", 1000 + i as i64)
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+        let consumed_at = w(store, |tx| tx.get_refresh_token("r1"))
+            .unwrap()
+            .consumed_at
+            .unwrap();
+        assert_eq!(
+            wins.iter().position(|w| *w),
+            Some((consumed_at - 1000) as usize)
+        );
+        assert!(!w(store, |tx| tx.consume_refresh_token("r1", 2000)));
+        assert!(!w(store, |tx| tx.consume_refresh_token("nope", 2000)));
+    });
+}
+
+#[test]
+fn concurrent_secret_writers_agree() {
+    each_backend(|store| {
+        let values = race(store, 12, |tx, i| {
+            tx.get_or_insert_secret("cookie_key", &format!("candidate-{i}"), 1)
+        });
+        assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+        assert!(values[0].starts_with("candidate-"));
+    });
+}
+
+#[test]
+fn totp_step_is_used_once_under_concurrency() {
+    each_backend(|store| {
+        seed(store);
+        let wins = race(store, 10, |tx, _| tx.use_totp_step("u1", 55_555_555));
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+    });
+}
+
+#[test]
+fn concurrent_login_failures_are_all_counted() {
+    each_backend(|store| {
+        race(store, 10, |tx, _| {
+            tx.record_failure("mallory", 5_000, 300, 10, 60)
+        });
+        assert_eq!(w(store, |tx| tx.blocked_for("mallory", 5_000)), Some(60));
+    });
+}

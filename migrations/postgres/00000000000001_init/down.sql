@@ -1,0 +1,13 @@
+DROP TABLE login_attempts;
+DROP TABLE server_secrets;
+DROP TABLE audit_events;
+DROP TABLE personal_access_tokens;
+DROP TABLE consents;
+DROP TABLE refresh_tokens;
+DROP TABLE access_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE browser_sessions;
+DROP TABLE sessions;
+DROP TABLE signing_keys;
+DROP TABLE users;
+DROP TABLE clients;
