@@ -170,3 +170,70 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A client made with `portcullis client add`: its id and secret.
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+/// `portcullis client add --name test <args>`.
+pub fn add_client(db: &TestDb, args: &[&str]) -> TestClient {
+    let mut all = vec!["client", "add", "--name", "test"];
+    all.extend_from_slice(args);
+    let c = cli_json(db, &all, "");
+    TestClient {
+        id: c["client_id"].as_str().unwrap().to_string(),
+        secret: c["client_secret"].as_str().map(str::to_string),
+    }
+}
+
+/// `portcullis user add`; returns (id, TOTP secret if `--totp`).
+pub fn add_user(
+    db: &TestDb,
+    username: &str,
+    password: &str,
+    extra: &[&str],
+) -> (String, Option<String>) {
+    let mut all = vec!["user", "add", "--username", username, "--password-stdin"];
+    all.extend_from_slice(extra);
+    let u = cli_json(db, &all, password);
+    (
+        u["id"].as_str().unwrap().to_string(),
+        u["totp"]["secret"].as_str().map(str::to_string),
+    )
+}
+
+impl Server {
+    /// POST a form to `path` with optional Basic credentials.
+    pub fn post_form(
+        &self,
+        path: &str,
+        basic: Option<&TestClient>,
+        form: &[(&str, &str)],
+    ) -> reqwest::blocking::Response {
+        let mut req = self.http.post(self.url(path)).form(form);
+        if let Some(c) = basic {
+            req = req.basic_auth(&c.id, c.secret.as_deref());
+        }
+        req.send().expect("POST")
+    }
+
+    /// POST /oauth/token; returns (status, JSON body).
+    pub fn token(&self, client: Option<&TestClient>, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self.post_form("/oauth/token", client, form);
+        let status = res.status().as_u16();
+        (status, res.json().expect("token endpoint answers JSON"))
+    }
+
+    /// GET /api/auth/me with a bearer token; the status.
+    pub fn me_status(&self, token: &str) -> u16 {
+        self.http
+            .get(self.url("/api/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .expect("GET me")
+            .status()
+            .as_u16()
+    }
+}

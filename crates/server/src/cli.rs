@@ -76,6 +76,16 @@ enum UserCmd {
     Add(UserAdd),
     /// List users.
     List,
+    /// Disable a user: their tokens and sessions stop working at once.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Args)]
@@ -226,6 +236,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let users = store.read(|tx| tx.list_users())?;
             print(&Value::Array(users.iter().map(user_json).collect()));
         }
+        Command::User(UserCmd::Disable { username }) => {
+            print(&user_json(&set_disabled(&store, &username, true)?))
+        }
+        Command::User(UserCmd::Enable { username }) => {
+            print(&user_json(&set_disabled(&store, &username, false)?))
+        }
         Command::Client(ClientCmd::Add(a)) => client_add(&store, a)?,
         Command::Client(ClientCmd::List) => {
             let clients = store.read(|tx| tx.list_clients())?;
@@ -355,6 +371,18 @@ fn user_add(store: &Store, config: &Config, a: UserAdd) -> Result<(), Failure> {
     }
     print(&out);
     Ok(())
+}
+
+fn set_disabled(store: &Store, username: &str, disabled: bool) -> Result<User, Failure> {
+    store.write(|tx| {
+        let mut user = tx
+            .get_user_by_username(username)?
+            .ok_or_else(|| Failure::Runtime(format!("no user {username:?}")))?;
+        user.disabled = disabled;
+        user.updated_at = now();
+        tx.update_user(&user)?;
+        Ok(user)
+    })
 }
 
 fn user_json(u: &User) -> Value {
