@@ -18,10 +18,17 @@ pub mod ports;
 pub mod redirect;
 pub mod secret;
 pub mod sessions;
+#[cfg(test)]
+pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
 pub mod users;
+
+#[cfg(test)]
+mod tests_auth;
+#[cfg(test)]
+mod tests_sessions;
 
 pub use error::{ErrorCode, OAuthError};
 pub use issuer::Issuer;

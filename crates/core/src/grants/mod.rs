@@ -30,3 +30,6 @@ pub fn require_grant(client: &Client, grant: GrantType) -> Result<(), OAuthError
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,714 @@
+//! Test doubles for core's ports: [`MemStore`] (every store trait over plain
+//! vectors, keeping the rules of [`crate::ports`]), [`SeqRandom`]
+//! (deterministic randomness), [`TestSigner`] (an unsigned, readable JWS),
+//! and [`Harness`], which builds a [`Ctx`] for an explicit `now`.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::clients::{new_client, ClientSpec};
+use crate::error::OAuthError;
+use crate::issuer::Issuer;
+use crate::model::*;
+use crate::params::Params;
+use crate::ports::*;
+use crate::tokens::{Ctx, GrantResult, Outcome, TokenPolicy, TokenResponse};
+
+fn insert<T: Clone>(v: &mut Vec<T>, item: &T, dup: impl Fn(&T) -> bool) -> StoreResult<()> {
+    if v.iter().any(dup) {
+        return Err(StoreError::Conflict("duplicate key".into()));
+    }
+    v.push(item.clone());
+    Ok(())
+}
+
+fn get<T: Clone>(v: &[T], f: impl Fn(&T) -> bool) -> StoreResult<Option<T>> {
+    Ok(v.iter().find(|x| f(x)).cloned())
+}
+
+/// Apply `g` to the first row matching `f` (the `WHERE` clause): `true` if one did.
+fn update<T>(v: &mut [T], f: impl Fn(&T) -> bool, g: impl FnOnce(&mut T)) -> StoreResult<bool> {
+    Ok(v.iter_mut().find(|x| f(x)).map(g).is_some())
+}
+
+/// A throttle row, as the storage crate keeps it: a fixed window opened by
+/// the first failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempts {
+    pub failures: u32,
+    pub window_start: i64,
+    pub blocked_until: Option<i64>,
+}
+
+/// Every port in memory. Fields are public so tests can look at (or tamper
+/// with) what was stored.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    pub clients: Vec<Client>,
+    pub users: Vec<User>,
+    pub keys: Vec<SigningKey>,
+    pub sessions: Vec<Session>,
+    pub browser_sessions: Vec<BrowserSession>,
+    pub codes: Vec<AuthorizationCode>,
+    pub access_tokens: Vec<AccessToken>,
+    pub refresh_tokens: Vec<RefreshToken>,
+    pub consents: Vec<Consent>,
+    pub pats: Vec<PersonalAccessToken>,
+    pub events: Vec<AuditEvent>,
+    pub secrets: HashMap<String, String>,
+    pub attempts: HashMap<String, Attempts>,
+}
+
+impl MemStore {
+    pub fn events_of(&self, kind: &str) -> Vec<&AuditEvent> {
+        self.events.iter().filter(|e| e.kind == kind).collect()
+    }
+
+    pub fn session(&self, id: &str) -> &Session {
+        self.sessions
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no session {id}"))
+    }
+
+    pub fn tokens_of_session(&self, id: &str) -> (Vec<&AccessToken>, Vec<&RefreshToken>) {
+        let sid = Some(id.to_string());
+        (
+            self.access_tokens
+                .iter()
+                .filter(|t| t.session_id == sid)
+                .collect(),
+            self.refresh_tokens
+                .iter()
+                .filter(|t| t.session_id == id)
+                .collect(),
+        )
+    }
+}
+
+impl ClientStore for MemStore {
+    fn insert_client(&mut self, c: &Client) -> StoreResult<()> {
+        insert(&mut self.clients, c, |x| x.id == c.id)
+    }
+    fn get_client(&mut self, id: &str) -> StoreResult<Option<Client>> {
+        get(&self.clients, |x| x.id == id)
+    }
+    fn list_clients(&mut self) -> StoreResult<Vec<Client>> {
+        Ok(self.clients.clone())
+    }
+    fn update_client(&mut self, c: &Client) -> StoreResult<bool> {
+        update(&mut self.clients, |x| x.id == c.id, |x| *x = c.clone())
+    }
+    fn delete_client(&mut self, id: &str) -> StoreResult<bool> {
+        let n = self.clients.len();
+        self.clients.retain(|x| x.id != id);
+        Ok(self.clients.len() != n)
+    }
+}
+
+impl UserStore for MemStore {
+    fn insert_user(&mut self, u: &User) -> StoreResult<()> {
+        insert(&mut self.users, u, |x| {
+            x.id == u.id || x.username == u.username
+        })
+    }
+    fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
+        get(&self.users, |x| x.id == id)
+    }
+    fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
+        get(&self.users, |x| x.username == username)
+    }
+    fn list_users(&mut self) -> StoreResult<Vec<User>> {
+        Ok(self.users.clone())
+    }
+    fn update_user(&mut self, u: &User) -> StoreResult<bool> {
+        update(&mut self.users, |x| x.id == u.id, |x| *x = u.clone())
+    }
+    fn use_totp_step(&mut self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let fresh = |x: &User| x.id == user_id && x.totp_last_step.is_none_or(|l| l < step);
+        update(&mut self.users, fresh, |x| x.totp_last_step = Some(step))
+    }
+}
+
+impl KeyStore for MemStore {
+    fn insert_key(&mut self, k: &SigningKey) -> StoreResult<()> {
+        insert(&mut self.keys, k, |x| x.kid == k.kid)
+    }
+    fn list_keys(&mut self) -> StoreResult<Vec<SigningKey>> {
+        let mut keys = self.keys.clone();
+        keys.sort_by_key(|k| k.created_at);
+        Ok(keys)
+    }
+    fn set_key_retires_at(&mut self, kid: &str, retires_at: i64) -> StoreResult<bool> {
+        update(
+            &mut self.keys,
+            |x| x.kid == kid,
+            |x| x.retires_at = Some(retires_at),
+        )
+    }
+}
+
+impl SessionStore for MemStore {
+    fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
+        insert(&mut self.sessions, s, |x| x.id == s.id)
+    }
+    fn get_session(&mut self, id: &str) -> StoreResult<Option<Session>> {
+        get(&self.sessions, |x| x.id == id)
+    }
+    fn list_live_sessions(&mut self, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {
+        let mut live: Vec<Session> = self
+            .sessions
+            .iter()
+            .filter(|s| s.user_id.as_deref() == Some(user_id))
+            .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(live)
+    }
+    fn touch_session(&mut self, id: &str, now: i64) -> StoreResult<bool> {
+        let live = |x: &Session| x.id == id && x.revoked_at.is_none();
+        update(&mut self.sessions, live, |x| x.last_used_at = now)
+    }
+    fn revoke_session(&mut self, id: &str, now: i64) -> StoreResult<bool> {
+        let live = |x: &Session| x.id == id && x.revoked_at.is_none();
+        update(&mut self.sessions, live, |x| x.revoked_at = Some(now))
+    }
+}
+
+impl BrowserSessionStore for MemStore {
+    fn insert_browser_session(&mut self, s: &BrowserSession) -> StoreResult<()> {
+        insert(&mut self.browser_sessions, s, |x| x.id_hash == s.id_hash)
+    }
+    fn get_browser_session(&mut self, id_hash: &str) -> StoreResult<Option<BrowserSession>> {
+        get(&self.browser_sessions, |x| x.id_hash == id_hash)
+    }
+    fn revoke_browser_session(&mut self, id_hash: &str, now: i64) -> StoreResult<bool> {
+        let live = |x: &BrowserSession| x.id_hash == id_hash && x.revoked_at.is_none();
+        update(&mut self.browser_sessions, live, |x| {
+            x.revoked_at = Some(now)
+        })
+    }
+}
+
+impl CodeStore for MemStore {
+    fn insert_code(&mut self, c: &AuthorizationCode) -> StoreResult<()> {
+        insert(&mut self.codes, c, |x| x.code_hash == c.code_hash)
+    }
+    fn get_code(&mut self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
+        get(&self.codes, |x| x.code_hash == code_hash)
+    }
+    fn consume_code(&mut self, code_hash: &str, now: i64) -> StoreResult<bool> {
+        let unused = |x: &AuthorizationCode| x.code_hash == code_hash && x.consumed_at.is_none();
+        update(&mut self.codes, unused, |x| x.consumed_at = Some(now))
+    }
+    fn set_code_session(&mut self, code_hash: &str, session_id: &str) -> StoreResult<bool> {
+        update(
+            &mut self.codes,
+            |x| x.code_hash == code_hash,
+            |x| x.session_id = Some(session_id.into()),
+        )
+    }
+}
+
+impl TokenStore for MemStore {
+    fn insert_access_token(&mut self, t: &AccessToken) -> StoreResult<()> {
+        insert(&mut self.access_tokens, t, |x| {
+            x.jti == t.jti || (t.token_hash.is_some() && x.token_hash == t.token_hash)
+        })
+    }
+    fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>> {
+        get(&self.access_tokens, |x| x.jti == jti)
+    }
+    fn get_access_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<AccessToken>> {
+        get(&self.access_tokens, |x| {
+            x.token_hash.as_deref() == Some(token_hash)
+        })
+    }
+    fn revoke_access_token(&mut self, jti: &str, now: i64) -> StoreResult<bool> {
+        let live = |x: &AccessToken| x.jti == jti && x.revoked_at.is_none();
+        update(&mut self.access_tokens, live, |x| x.revoked_at = Some(now))
+    }
+    fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
+        insert(&mut self.refresh_tokens, t, |x| {
+            x.token_hash == t.token_hash
+        })
+    }
+    fn get_refresh_token(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+        get(&self.refresh_tokens, |x| x.token_hash == token_hash)
+    }
+    fn consume_refresh_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
+        let unused = |x: &RefreshToken| x.token_hash == token_hash && x.consumed_at.is_none();
+        update(&mut self.refresh_tokens, unused, |x| {
+            x.consumed_at = Some(now)
+        })
+    }
+    fn revoke_session_tokens(&mut self, session_id: &str, now: i64) -> StoreResult<usize> {
+        let mut n = 0;
+        for t in &mut self.access_tokens {
+            if t.session_id.as_deref() == Some(session_id) && t.revoked_at.is_none() {
+                t.revoked_at = Some(now);
+                n += 1;
+            }
+        }
+        for t in &mut self.refresh_tokens {
+            if t.session_id == session_id && t.revoked_at.is_none() {
+                t.revoked_at = Some(now);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl ConsentStore for MemStore {
+    fn upsert_consent(&mut self, c: &Consent) -> StoreResult<()> {
+        self.consents
+            .retain(|x| (&x.user_id, &x.client_id) != (&c.user_id, &c.client_id));
+        self.consents.push(c.clone());
+        Ok(())
+    }
+    fn get_consent(&mut self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>> {
+        get(&self.consents, |x| {
+            x.user_id == user_id && x.client_id == client_id
+        })
+    }
+    fn delete_consent(&mut self, user_id: &str, client_id: &str) -> StoreResult<bool> {
+        let n = self.consents.len();
+        self.consents
+            .retain(|x| !(x.user_id == user_id && x.client_id == client_id));
+        Ok(self.consents.len() != n)
+    }
+}
+
+impl PatStore for MemStore {
+    fn insert_pat(&mut self, p: &PersonalAccessToken) -> StoreResult<()> {
+        insert(&mut self.pats, p, |x| {
+            x.id == p.id || x.token_hash == p.token_hash
+        })
+    }
+    fn get_pat_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<PersonalAccessToken>> {
+        get(&self.pats, |x| x.token_hash == token_hash)
+    }
+    fn list_pats(&mut self, user_id: &str) -> StoreResult<Vec<PersonalAccessToken>> {
+        Ok(self
+            .pats
+            .iter()
+            .filter(|p| p.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+    fn set_pat_disabled(&mut self, id: &str, disabled: bool) -> StoreResult<bool> {
+        update(&mut self.pats, |x| x.id == id, |x| x.disabled = disabled)
+    }
+    fn delete_pat(&mut self, id: &str) -> StoreResult<bool> {
+        let n = self.pats.len();
+        self.pats.retain(|x| x.id != id);
+        Ok(self.pats.len() != n)
+    }
+}
+
+impl AuditStore for MemStore {
+    fn append_event(&mut self, e: &AuditEvent) -> StoreResult<()> {
+        insert(&mut self.events, e, |x| x.id == e.id)
+    }
+    fn recent_events(&mut self, limit: i64) -> StoreResult<Vec<AuditEvent>> {
+        let mut v = self.events.clone();
+        v.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        v.truncate(usize::try_from(limit.max(0)).unwrap_or(usize::MAX));
+        Ok(v)
+    }
+}
+
+impl SecretStore for MemStore {
+    fn get_or_insert_secret(&mut self, name: &str, candidate: &str, _: i64) -> StoreResult<String> {
+        Ok(self
+            .secrets
+            .entry(name.into())
+            .or_insert_with(|| candidate.into())
+            .clone())
+    }
+}
+
+impl ThrottleStore for MemStore {
+    fn blocked_for(&mut self, key: &str, now: i64) -> StoreResult<Option<i64>> {
+        let until = self.attempts.get(key).and_then(|a| a.blocked_until);
+        Ok(until.filter(|&u| u > now).map(|u| u - now))
+    }
+    fn record_failure(
+        &mut self,
+        key: &str,
+        now: i64,
+        window: i64,
+        max_failures: u32,
+        block: i64,
+    ) -> StoreResult<()> {
+        let a = self.attempts.entry(key.into()).or_insert(Attempts {
+            failures: 0,
+            window_start: now,
+            blocked_until: None,
+        });
+        if a.window_start <= now.saturating_sub(window) {
+            a.failures = 0;
+            a.window_start = now;
+        }
+        a.failures += 1;
+        if a.failures >= max_failures {
+            a.blocked_until = Some(now.saturating_add(block));
+        }
+        Ok(())
+    }
+    fn clear_failures(&mut self, key: &str) -> StoreResult<()> {
+        self.attempts.remove(key);
+        Ok(())
+    }
+}
+
+/// Deterministic "randomness" (SplitMix64 over a counter): distinct values
+/// for every call, the same sequence for the same seed.
+#[derive(Debug, Clone)]
+pub struct SeqRandom(pub u64);
+
+impl SeqRandom {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+impl Random for SeqRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// A signer whose tokens are `base64url(header).base64url(claims).c2ln`
+/// (the signature is the constant `sig`): deterministic, and readable with
+/// [`TestSigner::decode`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestSigner;
+
+impl TestSigner {
+    /// Header and claims of a token this signer made.
+    pub fn decode(token: &str) -> (Value, Value) {
+        let part = |s: &str| -> Value {
+            let raw = URL_SAFE_NO_PAD.decode(s).expect("base64url part");
+            serde_json::from_slice(&raw).expect("JSON part")
+        };
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "not a compact JWS: {token}");
+        (part(parts[0]), part(parts[1]))
+    }
+
+    pub fn claims(token: &str) -> Value {
+        Self::decode(token).1
+    }
+}
+
+impl Signer for TestSigner {
+    fn sign(&self, alg: SigningAlg, typ: &str, claims: &Value) -> Result<String, OAuthError> {
+        let header = json!({"alg": alg.as_str(), "typ": typ, "kid": "test"});
+        Ok(format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            URL_SAFE_NO_PAD.encode("sig")
+        ))
+    }
+}
+
+/// A start time for tests (2023-11-14T22:13:20Z).
+pub const T0: i64 = 1_700_000_000;
+pub const ISSUER: &str = "https://auth.example.com/tenant";
+pub const DERIVE_KEY: &[u8] = b"test-derive-key";
+
+/// Short, round lifetimes so that expiry tests read easily.
+pub fn policy() -> TokenPolicy {
+    TokenPolicy {
+        access_token_lifetime: 300,
+        refresh_token_lifetime: 86_400,
+        id_token_lifetime: 3_600,
+        default_audience: None,
+        refresh_reuse_grace: 10,
+        session_idle: 3_600,
+        session_max: 7 * 86_400,
+        max_sessions_per_user: None,
+        evict_oldest_session: false,
+    }
+}
+
+/// Request parameters from pairs.
+pub fn params(pairs: &[(&str, &str)]) -> Params {
+    Params::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        .expect("valid parameters")
+}
+
+/// The tokens of an `Outcome::Issued`, or a panic saying what came instead.
+pub fn issued(r: GrantResult) -> TokenResponse {
+    match r {
+        Ok(Outcome::Issued(t)) => t,
+        other => panic!("expected tokens, got {other:?}"),
+    }
+}
+
+/// The error and `login_failure` of an `Outcome::Denied` (which commits).
+pub fn denied(r: GrantResult) -> (OAuthError, bool) {
+    match r {
+        Ok(Outcome::Denied {
+            error,
+            login_failure,
+        }) => (error, login_failure),
+        other => panic!("expected Denied, got {other:?}"),
+    }
+}
+
+/// The error of an `Err` (which rolls back).
+pub fn err(r: GrantResult) -> OAuthError {
+    match r {
+        Err(e) => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A store, randomness and the configuration a [`Ctx`] is built from.
+pub struct Harness {
+    pub store: MemStore,
+    pub rng: SeqRandom,
+    pub issuer: Issuer,
+    pub policy: TokenPolicy,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new(policy())
+    }
+}
+
+impl Harness {
+    pub fn new(policy: TokenPolicy) -> Self {
+        Harness {
+            store: MemStore::default(),
+            rng: SeqRandom(42),
+            issuer: Issuer::parse(ISSUER).expect("issuer"),
+            policy,
+        }
+    }
+
+    /// Run `f` with the store, a `Ctx` at `now`, and the randomness.
+    pub fn at<R>(
+        &mut self,
+        now: i64,
+        f: impl FnOnce(&mut MemStore, &Ctx<'_>, &mut SeqRandom) -> R,
+    ) -> R {
+        let ctx = Ctx {
+            issuer: &self.issuer,
+            policy: &self.policy,
+            signer: &TestSigner,
+            derive_key: DERIVE_KEY,
+            now,
+        };
+        f(&mut self.store, &ctx, &mut self.rng)
+    }
+
+    /// Create and store a client; returns it with its secret (if confidential).
+    pub fn client(&mut self, spec: ClientSpec) -> (Client, Option<String>) {
+        let n = new_client(spec, T0, &mut self.rng).expect("valid client");
+        self.store.insert_client(&n.client).expect("insert client");
+        (n.client, n.secret)
+    }
+
+    /// Create and store an enabled user.
+    pub fn user(&mut self, username: &str) -> User {
+        let email = format!("{username}@example.com");
+        let u = crate::users::new_user(username, Some(&email), None, false, T0, &mut self.rng)
+            .expect("valid user");
+        self.store.insert_user(&u).expect("insert user");
+        u
+    }
+
+    /// A password-grant login (no second factor) with the client's full
+    /// scope; the password itself is the server's business.
+    pub fn login(&mut self, client: &Client, user: &User, now: i64) -> TokenResponse {
+        let req = crate::grants::password::PasswordRequest {
+            username: user.username.clone(),
+            password: "pw".into(),
+            otp: None,
+            scope: client.scope.clone(),
+            audience: vec![ISSUER.into()],
+        };
+        issued(self.at(now, |s, ctx, rng| {
+            let lifetime = ctx.policy.access_token_lifetime;
+            crate::grants::password::complete(s, ctx, rng, client, user, None, &req, lifetime)
+        }))
+    }
+
+    /// Change a stored user (disable it, enrol TOTP, ...).
+    pub fn edit_user(&mut self, id: &str, f: impl FnOnce(&mut User)) -> User {
+        let mut u = self.store.get_user(id).ok().flatten().expect("user");
+        f(&mut u);
+        self.store.update_user(&u).expect("update user");
+        u
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The double keeps the port rules, so grant tests can trust it.
+    use super::*;
+
+    fn session(id: &str, user: &str, created_at: i64, expires_at: i64) -> Session {
+        Session {
+            id: id.into(),
+            user_id: Some(user.into()),
+            client_id: "c".into(),
+            kind: SessionKind::Password,
+            auth_time: created_at,
+            amr: vec!["pwd".into()],
+            created_at,
+            last_used_at: created_at,
+            expires_at,
+            revoked_at: None,
+        }
+    }
+
+    fn refresh(hash: &str, session_id: &str) -> RefreshToken {
+        RefreshToken {
+            token_hash: hash.into(),
+            session_id: session_id.into(),
+            client_id: "c".into(),
+            user_id: None,
+            scope: Scopes::default(),
+            audience: vec![],
+            issued_at: 0,
+            expires_at: 100,
+            consumed_at: None,
+            revoked_at: None,
+            parent_hash: None,
+        }
+    }
+
+    fn access(jti: &str, session_id: Option<&str>) -> AccessToken {
+        AccessToken {
+            jti: jti.into(),
+            token_hash: Some(format!("h-{jti}")),
+            format: TokenFormat::Opaque,
+            session_id: session_id.map(str::to_string),
+            client_id: "c".into(),
+            user_id: None,
+            scope: Scopes::default(),
+            audience: vec![],
+            issued_at: 0,
+            expires_at: 100,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn absent_is_none_and_duplicates_conflict() {
+        let mut s = MemStore::default();
+        assert_eq!(s.get_client("x"), Ok(None));
+        assert_eq!(s.get_session("x"), Ok(None));
+        assert_eq!(s.get_refresh_token("x"), Ok(None));
+        assert_eq!(s.get_access_token_by_hash("x"), Ok(None));
+        s.insert_session(&session("a", "u", 1, 10)).unwrap();
+        assert!(matches!(
+            s.insert_session(&session("a", "u", 2, 10)),
+            Err(StoreError::Conflict(_))
+        ));
+        s.insert_access_token(&access("j", None)).unwrap();
+        assert!(s.insert_access_token(&access("j", None)).is_err());
+    }
+
+    #[test]
+    fn single_use_and_totp_steps_only_forward() {
+        let mut s = MemStore::default();
+        s.insert_refresh_token(&refresh("h", "s")).unwrap();
+        assert_eq!(s.consume_refresh_token("h", 5), Ok(true));
+        assert_eq!(s.consume_refresh_token("h", 6), Ok(false));
+        assert_eq!(
+            s.get_refresh_token("h").unwrap().unwrap().consumed_at,
+            Some(5)
+        );
+        assert_eq!(s.consume_refresh_token("nope", 6), Ok(false));
+
+        let u = crate::users::new_user("u", None, None, false, 0, &mut SeqRandom(1)).unwrap();
+        s.insert_user(&u).unwrap();
+        assert_eq!(s.use_totp_step(&u.id, 10), Ok(true));
+        assert_eq!(s.use_totp_step(&u.id, 10), Ok(false));
+        assert_eq!(s.use_totp_step(&u.id, 9), Ok(false));
+        assert_eq!(s.use_totp_step(&u.id, 11), Ok(true));
+    }
+
+    #[test]
+    fn live_sessions_oldest_first_and_session_tokens_revoked() {
+        let mut s = MemStore::default();
+        s.insert_session(&session("new", "u", 20, 100)).unwrap();
+        s.insert_session(&session("old", "u", 10, 100)).unwrap();
+        s.insert_session(&session("gone", "u", 5, 50)).unwrap();
+        s.insert_session(&session("other", "v", 1, 100)).unwrap();
+        let ids = |s: &mut MemStore, now| -> Vec<String> {
+            let live = s.list_live_sessions("u", now).unwrap();
+            live.into_iter().map(|x| x.id).collect()
+        };
+        assert_eq!(ids(&mut s, 30), ["gone", "old", "new"]);
+        assert_eq!(ids(&mut s, 50), ["old", "new"]);
+        assert_eq!(s.revoke_session("old", 31), Ok(true));
+        assert_eq!(s.revoke_session("old", 32), Ok(false));
+        assert_eq!(ids(&mut s, 30), ["gone", "new"]);
+
+        s.insert_access_token(&access("a1", Some("new"))).unwrap();
+        s.insert_access_token(&access("a2", Some("other"))).unwrap();
+        s.insert_access_token(&access("a3", None)).unwrap();
+        s.insert_refresh_token(&refresh("r1", "new")).unwrap();
+        s.insert_refresh_token(&refresh("r2", "other")).unwrap();
+        assert_eq!(s.revoke_session_tokens("new", 40), Ok(2));
+        assert_eq!(s.revoke_session_tokens("new", 41), Ok(0));
+        let revoked: Vec<&str> = s
+            .access_tokens
+            .iter()
+            .filter(|t| t.revoked_at.is_some())
+            .map(|t| t.jti.as_str())
+            .collect();
+        assert_eq!(revoked, ["a1"]);
+        assert!(s
+            .get_refresh_token("r2")
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none());
+    }
+
+    #[test]
+    fn seq_random_and_signer_are_deterministic() {
+        let (mut a, mut b) = (SeqRandom(7), SeqRandom(7));
+        let (mut x, mut y) = ([0u8; 13], [0u8; 13]);
+        a.fill(&mut x);
+        b.fill(&mut y);
+        assert_eq!(x, y);
+        a.fill(&mut y);
+        assert_ne!(x, y);
+        let t = TestSigner
+            .sign(SigningAlg::Es256, "at+jwt", &json!({"a": 1}))
+            .unwrap();
+        let (h, c) = TestSigner::decode(&t);
+        assert_eq!(
+            (h["alg"].as_str(), h["typ"].as_str()),
+            (Some("ES256"), Some("at+jwt"))
+        );
+        assert_eq!(c, json!({"a": 1}));
+    }
+}
