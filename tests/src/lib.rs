@@ -237,3 +237,113 @@ impl Server {
             .as_u16()
     }
 }
+
+/// Pull the value of a hidden form field out of a page.
+pub fn field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'"),
+    )
+}
+
+/// Every hidden field of a page's form, as (name, value) pairs.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<input type=\"hidden\" name=\"") {
+        rest = &rest[i + "<input type=\"hidden\" name=\"".len()..];
+        let Some(name_end) = rest.find('"') else {
+            break;
+        };
+        let name = rest[..name_end].to_string();
+        if let Some(v) = field(&format!("name=\"{name}\"{}", &rest[name_end + 1..]), &name) {
+            out.push((name, v));
+        }
+    }
+    out
+}
+
+/// A browser without JavaScript: a cookie jar that does not follow redirects.
+pub fn browser_like() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Submit the form on `html` to `action` with extra fields.
+pub fn submit(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    html: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let mut form = hidden_fields(html);
+    for (k, v) in extra {
+        form.push((k.to_string(), v.to_string()));
+    }
+    http.post(format!("{base}{action}"))
+        .form(&form)
+        .send()
+        .expect("POST form")
+}
+
+/// The query parameters of a redirect's `Location`.
+pub fn location_params(res: &reqwest::blocking::Response) -> Vec<(String, String)> {
+    let loc = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let query = loc.split_once('?').map(|(_, q)| q).unwrap_or("");
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Introspection (RFC 7662) and revocation (RFC 7009) requests.
+impl Server {
+    /// POST /oauth/introspect with optional Basic credentials; (status, JSON body).
+    pub fn introspect(&self, client: Option<&TestClient>, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self.post_form("/oauth/introspect", client, form);
+        let status = res.status().as_u16();
+        (status, res.json().expect("introspection answers JSON"))
+    }
+
+    /// POST /oauth/introspect authorized with a bearer token.
+    pub fn introspect_as(
+        &self,
+        bearer: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::blocking::Response {
+        self.http
+            .post(self.url("/oauth/introspect"))
+            .bearer_auth(bearer)
+            .form(form)
+            .send()
+            .expect("POST introspect")
+    }
+
+    /// POST /oauth/revoke with optional Basic credentials; (status, body text).
+    pub fn revoke(&self, client: Option<&TestClient>, form: &[(&str, &str)]) -> (u16, String) {
+        let res = self.post_form("/oauth/revoke", client, form);
+        let status = res.status().as_u16();
+        (status, res.text().expect("revocation body"))
+    }
+}

@@ -46,6 +46,12 @@ pub struct ServerMetadata {
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// RFC 8414 §2: the client authentication methods of the introspection
+    /// and revocation endpoints (the token endpoint's, when they exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint_auth_methods_supported: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint_auth_methods_supported: Option<Vec<&'static str>>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -84,6 +90,12 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         response_modes_supported: vec!["query"],
         grant_types_supported: caps.grant_types.clone(),
         token_endpoint_auth_methods_supported: caps.token_endpoint_auth_methods.clone(),
+        introspection_endpoint_auth_methods_supported: caps
+            .introspection_path
+            .map(|_| caps.token_endpoint_auth_methods.clone()),
+        revocation_endpoint_auth_methods_supported: caps
+            .revocation_path
+            .map(|_| caps.token_endpoint_auth_methods.clone()),
         // RFC 7636 §4.2 / OAuth 2.1: S256 only; `plain` is refused.
         code_challenge_methods_supported: vec!["S256"],
         subject_types_supported: vec!["public"],

@@ -5,17 +5,21 @@
 //! [`ports::Random`] port, persistence through the store traits in [`ports`].
 
 pub mod access;
+pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod introspect;
 pub mod issuer;
 pub mod keys;
 pub mod model;
 pub mod params;
+pub mod pkce;
 pub mod ports;
 pub mod redirect;
+pub mod revoke;
 pub mod secret;
 pub mod sessions;
 #[cfg(test)]

@@ -83,6 +83,9 @@ pub trait CodeStore {
     /// `true` for exactly one caller.
     fn consume_code(&mut self, code_hash: &str, now: i64) -> StoreResult<bool>;
     fn set_code_session(&mut self, code_hash: &str, session_id: &str) -> StoreResult<bool>;
+    /// Ids of the token sessions started from codes issued to this browser
+    /// session (browser logout ends them all).
+    fn sessions_of_browser_session(&mut self, id_hash: &str) -> StoreResult<Vec<String>>;
 }
 
 pub trait TokenStore {

@@ -48,6 +48,35 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The redirect URI an authorization request will use (RFC 6749 §3.1.2.3).
+/// Absent: the client's only registered URI. Present: an exact string match,
+/// or, for a registered loopback URI, the same URI on any port (RFC 8252
+/// §7.3: native apps listen on an ephemeral port).
+pub fn match_redirect(registered: &[String], requested: Option<&str>) -> Option<String> {
+    let Some(requested) = requested else {
+        return match registered {
+            [only] => Some(only.clone()),
+            _ => None,
+        };
+    };
+    if registered.iter().any(|r| r == requested) {
+        return Some(requested.to_string());
+    }
+    let req = Url::parse(requested).ok()?;
+    if req.scheme() != "http" || !is_loopback(&req) || req.fragment().is_some() {
+        return None;
+    }
+    registered.iter().find_map(|r| {
+        let reg = Url::parse(r).ok()?;
+        let same = reg.scheme() == "http"
+            && is_loopback(&reg)
+            && reg.host_str() == req.host_str()
+            && reg.path() == req.path()
+            && reg.query() == req.query();
+        same.then(|| requested.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +102,45 @@ mod tests {
         assert_eq!(
             validate_redirect_uri("com.example.app:/oauth"),
             Ok(RedirectKind::PrivateUse)
+        );
+    }
+
+    #[test]
+    fn matching_is_exact_except_loopback_ports() {
+        let reg = vec![
+            "https://app.example/cb".to_string(),
+            "http://127.0.0.1/cb".to_string(),
+        ];
+        assert_eq!(
+            match_redirect(&reg, Some("https://app.example/cb")).as_deref(),
+            Some("https://app.example/cb")
+        );
+        assert_eq!(match_redirect(&reg, Some("https://app.example/cb/")), None);
+        assert_eq!(
+            match_redirect(&reg, Some("https://app.example/cb?x=1")),
+            None
+        );
+        assert_eq!(
+            match_redirect(&reg, Some("http://127.0.0.1:51234/cb")).as_deref(),
+            Some("http://127.0.0.1:51234/cb")
+        );
+        assert_eq!(
+            match_redirect(&reg, Some("http://127.0.0.1:51234/other")),
+            None
+        );
+        assert_eq!(
+            match_redirect(&reg, Some("http://localhost:51234/cb")),
+            None,
+            "host must match literally"
+        );
+        assert_eq!(
+            match_redirect(&reg, None),
+            None,
+            "two registered: must name one"
+        );
+        assert_eq!(
+            match_redirect(&reg[..1], None).as_deref(),
+            Some("https://app.example/cb")
         );
     }
 

@@ -72,6 +72,7 @@ pub fn start_session(
     client: &Client,
     user: &User,
     kind: SessionKind,
+    auth_time: i64,
     amr: Vec<String>,
 ) -> Result<Result<Session, OAuthError>, OAuthError> {
     if let Some(limit) = ctx.policy.max_sessions_per_user {
@@ -98,7 +99,7 @@ pub fn start_session(
         user_id: Some(user.id.clone()),
         client_id: client.id.clone(),
         kind,
-        auth_time: ctx.now,
+        auth_time,
         amr,
         created_at: ctx.now,
         last_used_at: ctx.now,

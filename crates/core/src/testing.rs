@@ -212,6 +212,17 @@ impl CodeStore for MemStore {
             |x| x.session_id = Some(session_id.into()),
         )
     }
+
+    fn sessions_of_browser_session(&mut self, id_hash: &str) -> StoreResult<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .codes
+            .iter()
+            .filter(|c| c.browser_session_id.as_deref() == Some(id_hash))
+            .filter_map(|c| c.session_id.clone())
+            .collect();
+        ids.dedup();
+        Ok(ids)
+    }
 }
 
 impl TokenStore for MemStore {

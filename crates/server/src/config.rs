@@ -42,6 +42,10 @@ pub struct Config {
     pub login: LoginConfig,
     /// The direct JSON login API (`POST /api/auth/login`).
     pub login_api: LoginApiConfig,
+    /// Token introspection (`POST /oauth/introspect`, RFC 7662).
+    pub introspection: IntrospectionConfig,
+    /// Browser pages (sign-in, consent, sign-out).
+    pub pages: PagesConfig,
 }
 
 /// Database pool and connection settings.
@@ -108,6 +112,24 @@ pub struct LoginConfig {
     pub hash_queue: usize,
 }
 
+/// Token introspection (`POST /oauth/introspect`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntrospectionConfig {
+    /// Only clients registered as resource servers may introspect with client credentials; any other client gets 401 `invalid_client`. An administrator's bearer token (scope `admin`) may introspect either way.
+    pub resource_servers_only: bool,
+}
+
+/// Browser pages.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// A directory of templates (`layout.html`, `login.html`, `otp.html`, `consent.html`, `error.html`, `logout.html`, `logged_out.html`) replacing the built-in ones file by file, to brand the pages. Unset: the built-in pages.
+    pub templates_dir: Option<String>,
+    /// Lifetime of a browser sign-in, in seconds.
+    pub browser_session_secs: i64,
+}
+
 /// The direct JSON login API.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -162,6 +184,8 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             login: LoginConfig::default(),
             login_api: LoginApiConfig::default(),
+            introspection: IntrospectionConfig::default(),
+            pages: PagesConfig::default(),
         }
     }
 }
@@ -206,6 +230,15 @@ impl Default for LoginConfig {
             block_secs: 300,
             hash_workers: 2,
             hash_queue: 64,
+        }
+    }
+}
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        PagesConfig {
+            templates_dir: None,
+            browser_session_secs: 8 * 3600,
         }
     }
 }
@@ -313,6 +346,10 @@ impl Config {
             (
                 "login_api.token_lifetime_secs",
                 self.login_api.token_lifetime_secs,
+            ),
+            (
+                "pages.browser_session_secs",
+                self.pages.browser_session_secs,
             ),
         ] {
             if v <= 0 {

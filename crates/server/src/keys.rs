@@ -274,6 +274,13 @@ impl KeyRing {
     /// expected `typ`, issued by `issuer` and not expired at `now`. Returns
     /// its claims.
     pub fn verify(&self, token: &str, typ: &str, issuer: &str, now: i64) -> Option<Value> {
+        let claims = self.verify_any_age(token, typ, issuer)?;
+        (claims.get("exp")?.as_i64()? > now).then_some(claims)
+    }
+
+    /// Like [`KeyRing::verify`] without the expiry check (an expired ID
+    /// token is still a fine `id_token_hint`). Retired keys still count.
+    pub fn verify_any_age(&self, token: &str, typ: &str, issuer: &str) -> Option<Value> {
         let mut parts = token.split('.');
         let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -281,10 +288,7 @@ impl KeyRing {
         }
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
         let kid = header.get("kid")?.as_str()?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.record.kid == kid && k.record.retires_at.is_none_or(|r| r > now))?;
+        let key = self.keys.iter().find(|k| k.record.kid == kid)?;
         if header.get("alg")?.as_str()? != key.record.alg.as_str()
             || header.get("typ")?.as_str()? != typ
         {
@@ -301,10 +305,7 @@ impl KeyRing {
             .verify(signed.as_bytes(), &sig)
             .ok()?;
         let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
-        if claims.get("iss")?.as_str()? != issuer || claims.get("exp")?.as_i64()? <= now {
-            return None;
-        }
-        Some(claims)
+        (claims.get("iss")?.as_str()? == issuer).then_some(claims)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod extract;
 pub mod keys;
 pub mod logging;
+pub mod pages;
 pub mod passwords;
 pub mod render;
 pub mod routes;

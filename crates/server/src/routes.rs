@@ -5,7 +5,9 @@ use actix_cors::Cors;
 use actix_web::{web, HttpResponse};
 use portcullis_core::{ErrorCode, Issuer, OAuthError};
 
-use crate::endpoints::{discovery, health, jwks, login_api, logout, token};
+use crate::endpoints::{
+    authorize, discovery, end_session, health, jwks, login_api, logout, token, userinfo,
+};
 use crate::render::json_error;
 
 /// Metadata and JWKS may be read from any origin (browser-based clients and
@@ -47,10 +49,59 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
             .wrap(public_cors())
             .route(web::get().to(jwks::jwks)),
     );
+    cfg.route(
+        &format!("{base}/oauth/authorize"),
+        web::get().to(authorize::authorize),
+    );
+    cfg.route(
+        &format!("{base}/oauth/authorize"),
+        web::post().to(authorize::authorize),
+    );
+    cfg.route(
+        &format!("{base}/oauth/authorize/login"),
+        web::post().to(authorize::login),
+    );
+    cfg.route(
+        &format!("{base}/oauth/authorize/otp"),
+        web::post().to(authorize::otp),
+    );
+    cfg.route(
+        &format!("{base}/oauth/authorize/consent"),
+        web::post().to(authorize::consent),
+    );
+    cfg.route(
+        &format!("{base}/oauth/userinfo"),
+        web::get().to(userinfo::userinfo),
+    );
+    cfg.route(
+        &format!("{base}/oauth/userinfo"),
+        web::post().to(userinfo::userinfo),
+    );
+    cfg.route(
+        &format!("{base}/oauth/end-session"),
+        web::get().to(end_session::end_session),
+    );
+    cfg.route(
+        &format!("{base}/oauth/end-session"),
+        web::post().to(end_session::end_session),
+    );
+    cfg.route(
+        &format!("{base}/oauth/end-session/confirm"),
+        web::post().to(end_session::confirm),
+    );
     cfg.route(&format!("{base}/oauth/token"), web::post().to(token::token));
     cfg.route(
         &format!("{base}/oauth/logout"),
         web::post().to(logout::logout),
+    );
+    // RFC 7662 token introspection and RFC 7009 revocation.
+    cfg.route(
+        &format!("{base}/oauth/introspect"),
+        web::post().to(crate::endpoints::introspect::introspect),
+    );
+    cfg.route(
+        &format!("{base}/oauth/revoke"),
+        web::post().to(crate::endpoints::revoke::revoke),
     );
     cfg.route(
         &format!("{base}/api/auth/login"),

@@ -85,7 +85,16 @@ impl Application {
         let derive_key = derive_key(&store)?;
         let login_client_id = ensure_login_client(&store)?;
 
+        let templates = crate::pages::environment(
+            config
+                .pages
+                .templates_dir
+                .as_deref()
+                .map(std::path::Path::new),
+        )
+        .map_err(|e| StartupError::Config(ConfigError(format!("pages.templates_dir: {e}"))))?;
         let state = web::Data::new(AppState {
+            templates,
             metadata_json: discovery::document(&issuer),
             issuer: issuer.clone(),
             store: store.clone(),

@@ -31,6 +31,8 @@ pub struct AppState {
     pub sealer: SecretBox,
     /// The built-in client behind the direct JSON login API.
     pub login_client_id: String,
+    /// Page templates.
+    pub templates: minijinja::Environment<'static>,
 }
 
 pub fn now() -> i64 {

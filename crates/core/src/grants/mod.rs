@@ -1,6 +1,7 @@
 //! One module per grant type (RFC 6749 §4). The server authenticates the
 //! client (`client_auth`) and calls the grant inside one store transaction.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;

@@ -97,7 +97,16 @@ where
         amr.push("otp".into());
         amr.push("mfa".into());
     }
-    let session = match start_session(tx, ctx, rng, client, user, SessionKind::Password, amr)? {
+    let session = match start_session(
+        tx,
+        ctx,
+        rng,
+        client,
+        user,
+        SessionKind::Password,
+        ctx.now,
+        amr,
+    )? {
         Ok(s) => s,
         Err(e) => {
             return Ok(Outcome::Denied {
@@ -106,7 +115,8 @@ where
             })
         }
     };
-    issue_for_session(
+    let refresh = client.allows_grant(GrantType::RefreshToken);
+    issue_session_tokens(
         tx,
         ctx,
         rng,
@@ -117,13 +127,14 @@ where
         &req.audience,
         access_lifetime,
         None,
+        refresh,
     )
 }
 
-/// Access token, refresh token (if the client may refresh) and ID token (if
+/// Access token, refresh token (if `with_refresh`) and ID token (if
 /// `openid` was granted) for a new session.
 #[allow(clippy::too_many_arguments)]
-pub fn issue_for_session(
+pub fn issue_session_tokens(
     tx: &mut impl TokenStore,
     ctx: &Ctx,
     rng: &mut dyn Random,
@@ -134,6 +145,7 @@ pub fn issue_for_session(
     aud: &[String],
     access_lifetime: i64,
     nonce: Option<&str>,
+    with_refresh: bool,
 ) -> GrantResult {
     let (access_token, _) = mint_access(
         tx,
@@ -146,7 +158,7 @@ pub fn issue_for_session(
         access_lifetime,
         &Material::random(rng),
     )?;
-    let refresh = if client.allows_grant(GrantType::RefreshToken) {
+    let refresh = if with_refresh {
         let token = random_token(rng, 32);
         let rec = mint_refresh(tx, ctx, session, scope, aud, &token, None)?;
         Some((token, rec.expires_at - ctx.now))

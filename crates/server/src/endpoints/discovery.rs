@@ -12,18 +12,23 @@ use crate::state::AppState;
 /// the metadata never advertises what does not work.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        grant_types: vec!["client_credentials", "password", "refresh_token"],
+        grant_types: vec![
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token",
+        ],
         token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "none"],
         scopes: ["openid", "profile", "email", "offline_access"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        userinfo_path: None,
+        userinfo_path: Some("/oauth/userinfo"),
         registration_path: None,
-        introspection_path: None,
-        revocation_path: None,
-        end_session_path: None,
-        authorization_response_iss: false,
+        introspection_path: Some("/oauth/introspect"),
+        revocation_path: Some("/oauth/revoke"),
+        end_session_path: Some("/oauth/end-session"),
+        authorization_response_iss: true,
     }
 }
 

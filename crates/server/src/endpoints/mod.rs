@@ -1,9 +1,14 @@
 //! One module per endpoint: extract, call core (inside one store
 //! transaction on a blocking thread), render.
 
+pub mod authorize;
 pub mod discovery;
+pub mod end_session;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod login_api;
 pub mod logout;
+pub mod revoke;
 pub mod token;
+pub mod userinfo;

@@ -6,13 +6,15 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_core::client_auth::{self, Credentials};
-use portcullis_core::grants::{self, client_credentials, password, refresh_token};
+use portcullis_core::grants::{
+    self, authorization_code, client_credentials, password, refresh_token,
+};
 use portcullis_core::model::GrantType;
 use portcullis_core::params::Params;
 use portcullis_core::ports::{ClientStore, UserStore};
 use portcullis_core::throttle;
 use portcullis_core::tokens::{invalid_grant, Outcome, TokenResponse};
-use portcullis_core::{ErrorCode, OAuthError};
+use portcullis_core::OAuthError;
 
 use crate::extract;
 use crate::render::{blocking_failed, token_error, token_ok, ApiError};
@@ -61,11 +63,13 @@ async fn handle(
             })
             .await
         }
-        GrantType::AuthorizationCode => Err(OAuthError::with(
-            ErrorCode::UnsupportedGrantType,
-            "authorization_code is not available yet",
-        )
-        .into()),
+        GrantType::AuthorizationCode => {
+            write_grant(state, move |tx, ctx, rng| {
+                let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+                authorization_code::handle(tx, ctx, rng, &client, &params)
+            })
+            .await
+        }
     }
 }
 

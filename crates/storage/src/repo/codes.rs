@@ -113,4 +113,14 @@ impl CodeStore for Tx<'_> {
             .store()?;
         Ok(n == 1)
     }
+
+    fn sessions_of_browser_session(&mut self, id_hash: &str) -> StoreResult<Vec<String>> {
+        codes::table
+            .filter(codes::browser_session_id.eq(id_hash))
+            .filter(codes::session_id.is_not_null())
+            .select(codes::session_id.assume_not_null())
+            .distinct()
+            .load(self.conn)
+            .store()
+    }
 }

@@ -289,8 +289,23 @@ fn codes_round_trip() {
         w(store, |tx| {
             tx.insert_session(&session("s1", Some("u1"), "c1"))
         });
+        assert_eq!(
+            w(store, |tx| tx.sessions_of_browser_session(
+                c.browser_session_id.as_deref().unwrap()
+            )),
+            Vec::<String>::new()
+        );
         assert!(w(store, |tx| tx.set_code_session("k1", "s1")));
         assert!(!w(store, |tx| tx.set_code_session("nope", "s1")));
+        let bs = c.browser_session_id.clone().unwrap();
+        assert_eq!(
+            w(store, |tx| tx.sessions_of_browser_session(&bs)),
+            vec!["s1".to_string()]
+        );
+        assert_eq!(
+            w(store, |tx| tx.sessions_of_browser_session("other")),
+            Vec::<String>::new()
+        );
         assert_eq!(
             w(store, |tx| tx.get_code("k1"))
                 .unwrap()

@@ -1,0 +1,714 @@
+//! `GET`/`POST /oauth/authorize` (RFC 6749 §4.1, OIDC Core §3.1.2) and the
+//! pages behind it: sign-in (`/oauth/authorize/login`), the TOTP step
+//! (`/oauth/authorize/otp`) and consent (`/oauth/authorize/consent`).
+//!
+//! Stateless between steps: every form carries the original authorization
+//! parameters as hidden fields and every step checks them again from
+//! scratch, so any node can serve any step. The browser session lives in the
+//! database (the cookie holds a random id; the store keeps its hash).
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use portcullis_core::authorize::{self, AuthRequest, Next};
+use portcullis_core::model::{BrowserSession, Client, User};
+use portcullis_core::params::Params;
+use portcullis_core::ports::{BrowserSessionStore, ConsentStore, UserStore};
+use portcullis_core::secret::{hash_token, random_token};
+use portcullis_core::tokens::derive;
+use portcullis_core::{throttle, totp, ErrorCode, OAuthError};
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::crypto::OsRandom;
+use crate::extract;
+use crate::pages::{self, csrf, csrf_ok, error_page, page, redirect, SESSION_COOKIE};
+use crate::render::blocking_failed;
+use crate::state::{now, AppState};
+
+/// The authorization request's parameters, carried through the forms as
+/// hidden fields (our own fields: csrf, username, password, otp, pending,
+/// consent).
+const AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "response_mode",
+    "login_hint",
+    "ui_locales",
+    "resource",
+];
+
+type Resp = HttpResponse;
+
+fn server_error(state: &AppState, e: impl std::fmt::Display) -> Resp {
+    tracing::error!(cause = %e, "authorization endpoint failed");
+    error_page(
+        state,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again later.",
+        Some("server_error"),
+    )
+}
+
+fn bad_form(state: &AppState) -> Resp {
+    error_page(
+        state,
+        StatusCode::BAD_REQUEST,
+        "This form has expired",
+        "The page was open too long or did not come from this server. Go back to the application and start again.",
+        Some("invalid_request"),
+    )
+}
+
+/// The original authorization parameters of a form (our own fields removed).
+fn original(all: &Params) -> Params {
+    Params::parse(hidden(all)).unwrap_or_default()
+}
+
+fn hidden(params: &Params) -> Vec<(String, String)> {
+    AUTH_PARAMS
+        .iter()
+        .flat_map(|k| {
+            params
+                .all(k)
+                .iter()
+                .map(move |v| (k.to_string(), v.clone()))
+        })
+        .collect()
+}
+
+fn path(state: &AppState, p: &str) -> String {
+    match state.issuer.path() {
+        "" => p.to_string(),
+        base => format!("/{base}{p}"),
+    }
+}
+
+/// Why a request is refused before any page: an error page (the client or
+/// redirect URI cannot be trusted) or an error redirect to the client.
+enum Refusal {
+    Page(OAuthError),
+    Redirect(String),
+}
+
+impl Refusal {
+    fn respond(self, state: &AppState) -> Resp {
+        match self {
+            Refusal::Page(e) => error_page(
+                state,
+                StatusCode::BAD_REQUEST,
+                "This sign-in link is not valid",
+                e.description.as_deref().unwrap_or(""),
+                Some(e.code.as_str()),
+            ),
+            Refusal::Redirect(url) => redirect(&url, vec![]),
+        }
+    }
+}
+
+/// The request checked: the client and the request, or why not.
+fn check(
+    state: &AppState,
+    tx: &mut portcullis_storage::Tx<'_>,
+    params: &Params,
+) -> Result<Result<(Client, AuthRequest), Refusal>, OAuthError> {
+    let (client, redirect_uri) = match authorize::check_client(tx, params) {
+        Ok(v) => v,
+        Err(e) if e.code == ErrorCode::ServerError => return Err(e),
+        // RFC 6749 §4.1.2.1: never redirect to an unverified URI.
+        Err(e) => return Ok(Err(Refusal::Page(e))),
+    };
+    match authorize::check_request(&client, redirect_uri.clone(), params) {
+        Ok(req) => Ok(Ok((client, req))),
+        Err(e) => Ok(Err(Refusal::Redirect(authorize::redirect_url(
+            &redirect_uri,
+            state.issuer.as_str(),
+            params.get("state"),
+            Err(&e),
+        )))),
+    }
+}
+
+/// The browser's live session and its user, if any.
+fn current_session(
+    tx: &mut portcullis_storage::Tx<'_>,
+    cookie: Option<&str>,
+    t: i64,
+) -> Result<Option<(BrowserSession, User)>, OAuthError> {
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
+    let Some(s) = tx.get_browser_session(&hash_token(cookie))? else {
+        return Ok(None);
+    };
+    if s.revoked_at.is_some() || s.expires_at <= t {
+        return Ok(None);
+    }
+    match tx.get_user(&s.user_id)? {
+        Some(u) if !u.disabled => Ok(Some((s, u))),
+        _ => Ok(None),
+    }
+}
+
+#[derive(Serialize)]
+struct FormCtx<'a> {
+    action: String,
+    csrf: String,
+    params: Vec<(String, String)>,
+    client_name: &'a str,
+    error: Option<&'a str>,
+    username: &'a str,
+}
+
+fn with_cookie(mut res: Resp, cookie: Option<Cookie<'static>>) -> Resp {
+    if let Some(c) = cookie {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    error: Option<&str>,
+    username: &str,
+    status: StatusCode,
+) -> Resp {
+    let (token, cookie) = csrf(req, state);
+    let ctx = FormCtx {
+        action: path(state, "/oauth/authorize/login"),
+        csrf: token,
+        params: hidden(params),
+        client_name: &client.name,
+        error,
+        username,
+    };
+    with_cookie(page(state, status, "login.html", ctx), cookie)
+}
+
+fn consent_page(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &Client,
+    auth: &AuthRequest,
+    params: &Params,
+    user: &User,
+) -> Resp {
+    let (token, cookie) = csrf(req, state);
+    let host = url::Url::parse(&auth.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| auth.redirect_uri.clone());
+    let scopes: Vec<String> = auth.scope.iter().map(pages::describe_scope).collect();
+    let ctx = minijinja::context! {
+        action => path(state, "/oauth/authorize/consent"), csrf => token, params => hidden(params),
+        client_name => client.name.clone(), redirect_host => host, scopes => scopes, username => user.username.clone(),
+    };
+    with_cookie(page(state, StatusCode::OK, "consent.html", ctx), cookie)
+}
+
+/// Continue with a signed-in browser: consent page, or a code.
+async fn proceed(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    client: Client,
+    auth: AuthRequest,
+    params: Params,
+    session: BrowserSession,
+    user: User,
+    fresh: bool,
+    cookies: Vec<Cookie<'static>>,
+) -> Resp {
+    let st = state.clone();
+    let (c, a, s, u) = (client.clone(), auth.clone(), session.clone(), user.clone());
+    let result = web::block(move || {
+        st.store.write(|tx| -> Result<Step, OAuthError> {
+            let t = now();
+            let consent = tx.get_consent(&u.id, &c.id)?;
+            Ok(
+                match authorize::next_step(&a, &c, Some(&s), consent.as_ref(), t, fresh) {
+                    Ok(Next::Issue) => {
+                        Step::Code(authorize::issue_code(tx, &mut OsRandom, &a, &s, t)?)
+                    }
+                    Ok(Next::Consent) => Step::Consent,
+                    Ok(Next::Login) => Step::Login,
+                    Err(e) => Step::Refused(e),
+                },
+            )
+        })
+    })
+    .await;
+    let step = match result {
+        Ok(Ok(step)) => step,
+        Ok(Err(e)) => return server_error(state, e),
+        Err(e) => return server_error(state, e),
+    };
+    let iss = state.issuer.as_str();
+    match step {
+        Step::Code(code) => redirect(
+            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Ok(&code)),
+            cookies,
+        ),
+        Step::Consent => {
+            let mut res = consent_page(req, state, &client, &auth, &params, &user);
+            for c in cookies {
+                let _ = res.add_cookie(&c);
+            }
+            res
+        }
+        Step::Login => login_page(
+            req,
+            state,
+            &client,
+            &params,
+            None,
+            &user.username,
+            StatusCode::OK,
+        ),
+        Step::Refused(e) => redirect(
+            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Err(&e)),
+            cookies,
+        ),
+    }
+}
+
+/// What the flow does next for a signed-in browser.
+enum Step {
+    Code(String),
+    Consent,
+    Login,
+    /// An error for the client (login_required, consent_required).
+    Refused(OAuthError),
+}
+
+/// GET or POST /oauth/authorize: the authorization request itself.
+pub async fn authorize(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Resp {
+    let params = if req.method() == actix_web::http::Method::POST {
+        extract::form(&req, payload).await.map_err(|e| e.error)
+    } else {
+        Params::parse(url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned())
+    };
+    let params = match params {
+        Ok(p) => p,
+        Err(e) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "This sign-in link is not valid",
+                &e.description.unwrap_or_default(),
+                Some(e.code.as_str()),
+            )
+        }
+    };
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let st = state.clone();
+    let checked = web::block(move || {
+        st.store.read(|tx| -> Result<_, OAuthError> {
+            let t = now();
+            let checked = match check(&st, tx, &params)? {
+                Ok(v) => v,
+                Err(resp) => return Ok(Err(resp)),
+            };
+            let session = current_session(tx, cookie.as_deref(), t)?;
+            Ok(Ok((checked, session, params)))
+        })
+    })
+    .await;
+    let ((client, auth), session, params) = match checked {
+        Ok(Ok(Ok(v))) => v,
+        Ok(Ok(Err(refusal))) => return refusal.respond(&state),
+        Ok(Err(e)) => return server_error(&state, e),
+        Err(e) => return server_error(&state, e),
+    };
+    match session {
+        Some((s, u)) => proceed(&req, &state, client, auth, params, s, u, false, vec![]).await,
+        None if auth.prompt_none => {
+            let e = OAuthError::with(ErrorCode::LoginRequired, "no signed-in session");
+            redirect(
+                &authorize::redirect_url(
+                    &auth.redirect_uri,
+                    state.issuer.as_str(),
+                    auth.state.as_deref(),
+                    Err(&e),
+                ),
+                vec![],
+            )
+        }
+        None => login_page(&req, &state, &client, &params, None, "", StatusCode::OK),
+    }
+}
+
+/// Start a browser session for `user` and continue the flow.
+async fn signed_in(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    client: Client,
+    auth: AuthRequest,
+    params: Params,
+    user: User,
+    amr: Vec<String>,
+) -> Resp {
+    let token = random_token(&mut OsRandom, 32);
+    let lifetime = state.config.pages.browser_session_secs;
+    let t = now();
+    let session = BrowserSession {
+        id_hash: hash_token(&token),
+        user_id: user.id.clone(),
+        auth_time: t,
+        amr,
+        created_at: t,
+        last_seen_at: t,
+        expires_at: t + lifetime,
+        revoked_at: None,
+    };
+    let (st, s) = (state.clone(), session.clone());
+    let username = user.username.clone();
+    let stored = web::block(move || {
+        st.store.write(|tx| -> Result<(), OAuthError> {
+            tx.insert_browser_session(&s)?;
+            throttle::record(tx, &st.throttle, &username, false, s.created_at)
+        })
+    })
+    .await;
+    match stored {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return server_error(state, e),
+        Err(e) => return server_error(state, e),
+    }
+    let cookie = pages::cookie(state, SESSION_COOKIE, token, Some(lifetime));
+    proceed(
+        req,
+        state,
+        client,
+        auth,
+        params,
+        session,
+        user,
+        true,
+        vec![cookie],
+    )
+    .await
+}
+
+/// Re-check a posted form: CSRF, then the original request.
+async fn posted(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+) -> Result<
+    (
+        Params,
+        Params,
+        Client,
+        AuthRequest,
+        Option<(BrowserSession, User)>,
+    ),
+    Resp,
+> {
+    let all = match extract::form(req, payload).await {
+        Ok(p) => p,
+        Err(_) => return Err(bad_form(state)),
+    };
+    if !csrf_ok(req, state, all.get("csrf")) {
+        return Err(bad_form(state));
+    }
+    let params = original(&all);
+    let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let st = state.clone();
+    let checked = web::block(move || {
+        st.store.read(|tx| -> Result<_, OAuthError> {
+            let checked = check(&st, tx, &params)?;
+            let session = current_session(tx, cookie.as_deref(), now())?;
+            Ok((checked, session, params))
+        })
+    })
+    .await;
+    match checked {
+        Ok(Ok((Ok((client, auth)), session, params))) => Ok((all, params, client, auth, session)),
+        Ok(Ok((Err(refusal), _, _))) => Err(refusal.respond(state)),
+        Ok(Err(e)) => Err(server_error(state, e)),
+        Err(e) => Err(server_error(state, blocking_failed(e))),
+    }
+}
+
+/// Record a failed attempt for `username` (wrong password or code).
+async fn record_failure(state: &web::Data<AppState>, username: String) {
+    let st = state.clone();
+    let _ = web::block(move || {
+        st.store
+            .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
+    })
+    .await;
+}
+
+/// POST /oauth/authorize/login: the sign-in form.
+pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
+    let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let username = all.get("username").unwrap_or("").to_string();
+    let password = all.get("password").unwrap_or("").to_string();
+    if username.is_empty() || password.is_empty() {
+        return login_page(
+            &req,
+            &state,
+            &client,
+            &params,
+            Some("Enter your username and password."),
+            &username,
+            StatusCode::OK,
+        );
+    }
+    let (st, u) = (state.clone(), username.clone());
+    let found = web::block(move || {
+        st.store.read(|tx| -> Result<_, OAuthError> {
+            let blocked = throttle::blocked_for(tx, &st.throttle, &u, now())?;
+            Ok((blocked, tx.get_user_by_username(&u)?))
+        })
+    })
+    .await;
+    let (blocked, user) = match found {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return server_error(&state, e),
+        Err(e) => return server_error(&state, e),
+    };
+    if let Some(secs) = blocked {
+        let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
+        let mut res = login_page(
+            &req,
+            &state,
+            &client,
+            &params,
+            Some(&msg),
+            &username,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+    let good = match state.hasher.verify(password, phc).await {
+        Ok(g) => g,
+        Err(_) => {
+            return login_page(
+                &req,
+                &state,
+                &client,
+                &params,
+                Some("The server is busy. Try again in a moment."),
+                &username,
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+        }
+    };
+    let user = match (good, user) {
+        (true, Some(u)) if !u.disabled => u,
+        _ => {
+            record_failure(&state, username.clone()).await;
+            return login_page(
+                &req,
+                &state,
+                &client,
+                &params,
+                Some("Wrong username or password."),
+                &username,
+                StatusCode::OK,
+            );
+        }
+    };
+    if user.totp_secret.is_some() {
+        return otp_page(&req, &state, &params, &user, None);
+    }
+    signed_in(&req, &state, client, auth, params, user, vec!["pwd".into()]).await
+}
+
+/// A proof that the password step passed, for the TOTP step: the user id
+/// and an expiry, MACed together with this browser's CSRF cookie.
+fn pending_token(state: &AppState, req: &HttpRequest, user_id: &str, exp: i64) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(format!("{user_id}|{exp}"));
+    let bind = req
+        .cookie(pages::CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    let mac = derive(
+        &state.derive_key,
+        "otp-pending",
+        &format!("{payload}|{bind}"),
+    );
+    format!("{payload}.{mac}")
+}
+
+fn check_pending(state: &AppState, req: &HttpRequest, token: &str, t: i64) -> Option<String> {
+    let (payload, mac) = token.split_once('.')?;
+    let bind = req
+        .cookie(pages::CSRF_COOKIE)
+        .map(|c| c.value().to_string())?;
+    let expected = derive(
+        &state.derive_key,
+        "otp-pending",
+        &format!("{payload}|{bind}"),
+    );
+    if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
+        return None;
+    }
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let (user_id, exp) = text.split_once('|')?;
+    (exp.parse::<i64>().ok()? > t).then(|| user_id.to_string())
+}
+
+fn otp_page(
+    req: &HttpRequest,
+    state: &AppState,
+    params: &Params,
+    user: &User,
+    error: Option<&str>,
+) -> Resp {
+    let (token, cookie) = csrf(req, state);
+    let pending = pending_token(state, req, &user.id, now() + 300);
+    let ctx = minijinja::context! {
+        action => path(state, "/oauth/authorize/otp"), csrf => token, pending => pending, params => hidden(params),
+        username => user.username.clone(), error => error,
+    };
+    with_cookie(page(state, StatusCode::OK, "otp.html", ctx), cookie)
+}
+
+/// POST /oauth/authorize/otp: the TOTP step.
+pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
+    let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let Some(user_id) = all
+        .get("pending")
+        .and_then(|p| check_pending(&state, &req, p, now()))
+    else {
+        return bad_form(&state);
+    };
+    let code = all.get("otp").unwrap_or("").to_string();
+    let st = state.clone();
+    let checked = web::block(move || {
+        st.store.write(
+            |tx| -> Result<Result<User, (User, &'static str)>, OAuthError> {
+                let t = now();
+                let user = match tx.get_user(&user_id)? {
+                    Some(u) if !u.disabled => u,
+                    _ => {
+                        return Err(OAuthError::with(
+                            ErrorCode::AccessDenied,
+                            "account unavailable",
+                        ))
+                    }
+                };
+                if let Some(secs) = throttle::blocked_for(tx, &st.throttle, &user.username, t)? {
+                    let _ = secs;
+                    return Ok(Err((user, "Too many failed attempts. Try again later.")));
+                }
+                let secret = match &user.totp_secret {
+                    Some(sealed) => st
+                        .sealer
+                        .open(sealed)
+                        .map_err(|e| OAuthError::server(e.to_string()))?,
+                    None => return Ok(Ok(user)),
+                };
+                let Some(step) = totp::check(&secret, &code, t) else {
+                    throttle::record(tx, &st.throttle, &user.username, true, t)?;
+                    return Ok(Err((user, "That code is not right. Try the current one.")));
+                };
+                // RFC 6238 §5.2: each code once.
+                if !tx.use_totp_step(&user.id, step)? {
+                    throttle::record(tx, &st.throttle, &user.username, true, t)?;
+                    return Ok(Err((
+                        user,
+                        "That code was already used. Wait for the next one.",
+                    )));
+                }
+                Ok(Ok(user))
+            },
+        )
+    })
+    .await;
+    match checked {
+        Ok(Ok(Ok(user))) => {
+            signed_in(
+                &req,
+                &state,
+                client,
+                auth,
+                params,
+                user,
+                vec!["pwd".into(), "otp".into(), "mfa".into()],
+            )
+            .await
+        }
+        Ok(Ok(Err((user, msg)))) => otp_page(&req, &state, &params, &user, Some(msg)),
+        Ok(Err(e)) if e.code == ErrorCode::AccessDenied => bad_form(&state),
+        Ok(Err(e)) => server_error(&state, e),
+        Err(e) => server_error(&state, e),
+    }
+}
+
+/// POST /oauth/authorize/consent: approve or deny.
+pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
+    let (all, params, client, auth, session) = match posted(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let Some((session, user)) = session else {
+        return login_page(
+            &req,
+            &state,
+            &client,
+            &params,
+            Some("Please sign in again."),
+            "",
+            StatusCode::OK,
+        );
+    };
+    let iss = state.issuer.as_str();
+    if all.get("consent") != Some("approve") {
+        let e = OAuthError::with(ErrorCode::AccessDenied, "the user denied the request");
+        return redirect(
+            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Err(&e)),
+            vec![],
+        );
+    }
+    let (st, a, s) = (state.clone(), auth.clone(), session.clone());
+    let uid = user.id.clone();
+    let issued = web::block(move || {
+        st.store.write(|tx| -> Result<String, OAuthError> {
+            let t = now();
+            authorize::remember_consent(tx, &uid, &a, t)?;
+            authorize::issue_code(tx, &mut OsRandom, &a, &s, t)
+        })
+    })
+    .await;
+    match issued {
+        Ok(Ok(code)) => redirect(
+            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Ok(&code)),
+            vec![],
+        ),
+        Ok(Err(e)) => server_error(&state, e),
+        Err(e) => server_error(&state, e),
+    }
+}

@@ -1,0 +1,172 @@
+//! Server-rendered pages: templates (embedded, each overridable from
+//! `pages.templates_dir` so an operator can brand them), the security
+//! headers every page sends, and the CSRF check every form carries.
+
+use std::path::Path;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use minijinja::Environment;
+use portcullis_core::tokens::derive;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::state::AppState;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("otp.html", include_str!("../templates/otp.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    (
+        "logged_out.html",
+        include_str!("../templates/logged_out.html"),
+    ),
+];
+
+/// The template set: built-in pages, replaced file by file by those found
+/// in `dir`.
+pub fn environment(dir: Option<&Path>) -> Result<Environment<'static>, String> {
+    let mut env = Environment::new();
+    for (name, builtin) in TEMPLATES {
+        let source = match dir.map(|d| d.join(name)) {
+            Some(path) if path.is_file() => {
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            _ => (*builtin).to_string(),
+        };
+        env.add_template_owned(*name, source)
+            .map_err(|e| format!("template {name}: {e}"))?;
+    }
+    Ok(env)
+}
+
+/// Content-Security-Policy of every page: nothing but inline styles, no
+/// framing (clickjacking), no base-uri games.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// A rendered page with the security headers.
+pub fn page(state: &AppState, status: StatusCode, name: &str, ctx: impl Serialize) -> HttpResponse {
+    let body = state
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(ctx));
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(template = name, cause = %e, "page failed to render");
+            return HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("server_error");
+        }
+    };
+    let mut res = HttpResponse::build(status);
+    secure(&mut res);
+    res.content_type("text/html; charset=utf-8").body(body)
+}
+
+/// The headers every browser-facing answer carries (pages and redirects).
+pub fn secure(res: &mut actix_web::HttpResponseBuilder) {
+    res.insert_header(("Content-Security-Policy", CSP))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Cache-Control", "no-store"));
+}
+
+/// An error page (never a redirect).
+pub fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    code: Option<&str>,
+) -> HttpResponse {
+    page(
+        state,
+        status,
+        "error.html",
+        minijinja::context! { title, message, code },
+    )
+}
+
+/// A 303 to `location` with the security headers and extra cookies.
+pub fn redirect(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    let mut res = HttpResponse::SeeOther();
+    secure(&mut res);
+    res.insert_header(("Location", location.to_string()));
+    for c in cookies {
+        res.cookie(c);
+    }
+    res.finish()
+}
+
+pub const CSRF_COOKIE: &str = "portcullis_csrf";
+pub const SESSION_COOKIE: &str = "portcullis_session";
+
+/// A cookie of ours: HttpOnly, SameSite=Lax, Secure when the issuer is
+/// https, scoped to the issuer's path.
+pub fn cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age: Option<i64>,
+) -> Cookie<'static> {
+    let path = match state.issuer.path() {
+        "" => "/".to_string(),
+        p => format!("/{p}"),
+    };
+    let mut c = Cookie::build(name, value)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.issuer.is_https())
+        .path(path)
+        .finish();
+    if let Some(secs) = max_age {
+        c.set_max_age(actix_web::cookie::time::Duration::seconds(secs));
+    }
+    c
+}
+
+/// The CSRF token for a page: an HMAC of the browser's CSRF cookie, and the
+/// cookie to set when the browser has none yet.
+pub fn csrf(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
+    match req
+        .cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 32)
+    {
+        Some(v) => (derive(&state.derive_key, "csrf", &v), None),
+        None => {
+            let v = portcullis_core::secret::random_token(&mut crate::crypto::OsRandom, 32);
+            (
+                derive(&state.derive_key, "csrf", &v),
+                Some(cookie(state, CSRF_COOKIE, v, None)),
+            )
+        }
+    }
+}
+
+/// Does the form's `csrf` field match the browser's cookie?
+pub fn csrf_ok(req: &HttpRequest, state: &AppState, presented: Option<&str>) -> bool {
+    let (Some(cookie), Some(presented)) = (req.cookie(CSRF_COOKIE), presented) else {
+        return false;
+    };
+    let expected = derive(&state.derive_key, "csrf", cookie.value());
+    expected.as_bytes().ct_eq(presented.as_bytes()).into()
+}
+
+/// Plain words for a scope on the consent page.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Sign you in with your account".into(),
+        "profile" => "See your username".into(),
+        "email" => "See your e-mail address".into(),
+        "offline_access" => "Stay connected when you are away (refresh tokens)".into(),
+        "admin" => "Administer this server".into(),
+        other => format!("Access \u{201c}{other}\u{201d}"),
+    }
+}

@@ -1,0 +1,205 @@
+//! A real headless browser (Debian's Chromium, driven over CDP) signs in
+//! with a password and a TOTP code, consents, and the code reaches a
+//! loopback redirect URI; the `openidconnect` crate, as a real relying
+//! party, exchanges it with PKCE and verifies the ID token.
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use headless_chrome::{Browser, LaunchOptions};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use portcullis_e2e::{add_client, add_user, Server, TestDb};
+
+fn chromium() -> std::path::PathBuf {
+    let path =
+        std::env::var("PORTCULLIS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let path = std::path::PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "{} not found: install Debian's chromium (.ci/run does) or set PORTCULLIS_TEST_CHROMIUM",
+        path.display()
+    );
+    path
+}
+
+/// A one-page loopback server standing in for a native app's redirect
+/// listener (RFC 8252 §7.3). Sends the path and query of the first `/cb`
+/// request.
+fn redirect_listener() -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(10) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\nSigned in; you may close");
+            if target.starts_with("/cb") {
+                let _ = tx.send(target);
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn chromium_signs_in_with_totp_consents_and_the_rp_verifies_the_id_token() {
+    let db = TestDb::sqlite();
+    let c = add_client(
+        &db,
+        &[
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--scope",
+            "openid profile email offline_access",
+        ],
+    );
+    let (user_id, secret) = add_user(
+        &db,
+        "alice",
+        "correct horse",
+        &["--totp", "--email", "alice@example.com"],
+    );
+    let s = Server::start(&db);
+    let (port, codes) = redirect_listener();
+
+    // The relying party: discovery, then an authorization URL with PKCE and a nonce.
+    let http = openidconnect::reqwest::blocking::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover(&IssuerUrl::new(s.issuer.clone()).unwrap(), &http).unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(c.id.clone()),
+        Some(ClientSecret::new(c.secret.clone().unwrap())),
+    )
+    .set_redirect_uri(RedirectUrl::new(format!("http://127.0.0.1:{port}/cb")).unwrap());
+    let (pkce, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(pkce)
+        .url();
+
+    // The person, in a real browser.
+    let browser = Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(chromium()))
+            .headless(true)
+            .sandbox(false)
+            .idle_browser_timeout(Duration::from_secs(60))
+            .args(vec![
+                OsStr::new("--disable-gpu"),
+                OsStr::new("--no-first-run"),
+                OsStr::new("--disable-background-networking"),
+                OsStr::new("--disable-component-update"),
+                OsStr::new("--disable-sync"),
+                OsStr::new("--disable-quic"),
+            ])
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let tab = browser.new_tab().unwrap();
+    tab.set_default_timeout(Duration::from_secs(20));
+    tab.navigate_to(url.as_str())
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    tab.wait_for_element("#username").unwrap().click().unwrap();
+    tab.type_str("alice").unwrap();
+    tab.wait_for_element("#password").unwrap().click().unwrap();
+    tab.type_str("correct horse").unwrap();
+    tab.wait_for_element("button[type=submit]")
+        .unwrap()
+        .click()
+        .unwrap();
+
+    // The TOTP step.
+    tab.wait_for_element("#otp").unwrap().click().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    tab.type_str(&portcullis_core::totp::code_at(secret.as_deref().unwrap(), now).unwrap())
+        .unwrap();
+    tab.wait_for_element("button[type=submit]")
+        .unwrap()
+        .click()
+        .unwrap();
+
+    // Consent: the client's name, the redirect host, the scopes in words.
+    let approve = tab.wait_for_element("button[value=approve]").unwrap();
+    let text = tab.get_content().unwrap();
+    assert!(text.contains("Allow test?"), "consent names the client");
+    assert!(text.contains("127.0.0.1"));
+    assert!(text.contains("See your e-mail address"));
+    approve.click().unwrap();
+
+    // The code reaches the loopback redirect.
+    let target = codes
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the browser reached the redirect URI");
+    let params: Vec<(String, String)> = reqwest::Url::parse(&format!("http://x{target}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(get("iss").as_deref(), Some(s.issuer.as_str()), "RFC 9207");
+    let code = get("code").expect("code");
+
+    // The relying party exchanges it with the PKCE verifier and verifies the ID token.
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request(&http)
+        .unwrap();
+    assert!(tokens.refresh_token().is_some());
+    let id_token = tokens.id_token().expect("id_token");
+    let id_verifier = rp.id_token_verifier();
+    let claims = id_token
+        .claims(&id_verifier, &nonce)
+        .expect("signature, iss, aud, exp and nonce verify");
+    assert_eq!(claims.subject().as_str(), user_id);
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    let amr: Vec<String> = claims
+        .auth_method_refs()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    assert!(amr.contains(&"otp".to_string()), "amr shows otp: {amr:?}");
+    assert!(claims.auth_time().is_some());
+    let expected = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash");
+}
