@@ -16,7 +16,17 @@ fn openid_client_discovers_gets_introspects_and_revokes() {
         "openid-client is not installed: run `npm ci --prefix tests/node` (scripts/test does)"
     );
     for db in databases() {
-        let c = add_client(&db, &["--grant-type", "client_credentials", "--scope", "api", "--access-token-format", "opaque"]);
+        let c = add_client(
+            &db,
+            &[
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "api",
+                "--access-token-format",
+                "opaque",
+            ],
+        );
         let s = Server::start(&db);
         let out = Command::new("node")
             .arg(dir.join("interop.mjs"))
@@ -25,10 +35,20 @@ fn openid_client_discovers_gets_introspects_and_revokes() {
             .env("CLIENT_SECRET", c.secret.as_deref().unwrap())
             .output()
             .expect("node runs");
-        assert!(out.status.success(), "openid-client failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openid-client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let seen: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
         assert_eq!(seen["issuer"], s.issuer.as_str());
-        assert_eq!(seen["token_type"].as_str().map(str::to_lowercase).as_deref(), Some("bearer"));
+        assert_eq!(
+            seen["token_type"]
+                .as_str()
+                .map(str::to_lowercase)
+                .as_deref(),
+            Some("bearer")
+        );
         assert_eq!(seen["scope"], "api");
         assert_eq!(seen["live_active"], true);
         assert_eq!(seen["live_client_id"], c.id.as_str());

@@ -17,8 +17,9 @@ use serde_json::{json, Value};
 use crate::access::{self, TokenRef};
 use crate::error::{ErrorCode, OAuthError};
 use crate::issuer::Issuer;
-use crate::model::{AccessToken, Client, RefreshToken, User};
-use crate::ports::{SessionStore, TokenStore, UserStore};
+use crate::model::{AccessToken, Client, PersonalAccessToken, RefreshToken, User};
+use crate::pats::{self, PatCheck, PatPolicy};
+use crate::ports::{PatStore, SessionStore, TokenStore, UserStore};
 use crate::secret::hash_token;
 use crate::tokens::TokenPolicy;
 
@@ -63,8 +64,8 @@ pub enum Presented<'a> {
     /// Something shaped like a JWT that did not verify (bad signature, an
     /// unknown or retired key, another `typ`, expired): no record is read.
     UnverifiedJwt,
-    /// Anything else, as presented: an opaque access token or a refresh
-    /// token (personal access tokens later).
+    /// Anything else, as presented: an opaque access token, a refresh
+    /// token or a personal access token.
     Opaque(&'a str),
 }
 
@@ -74,11 +75,13 @@ pub enum Presented<'a> {
 pub enum TokenUse {
     Access,
     Refresh,
+    /// A personal access token (`pcp_...`, [`crate::pats`]).
+    Pat,
 }
 
 /// Every kind an opaque string may be, in the order they are looked up
 /// when no hint says otherwise.
-pub const TOKEN_KINDS: &[TokenUse] = &[TokenUse::Access, TokenUse::Refresh];
+pub const TOKEN_KINDS: &[TokenUse] = &[TokenUse::Access, TokenUse::Refresh, TokenUse::Pat];
 
 /// The kinds to try for an opaque token: the hinted kind first, then the
 /// others (RFC 7662 §2.1, RFC 7009 §2.1).
@@ -183,12 +186,16 @@ pub struct TokenInfo {
     /// resource servers, so it has no RFC 6749 §5.1 token type: omitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
-    pub exp: i64,
+    /// Absent for a personal access token without expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
     pub iat: i64,
     pub nbf: i64,
     /// The user's id, or the client's for a token without a user.
     pub sub: String,
     /// One audience as a string, several as an array (RFC 7519 §4.1.3).
+    /// Absent for a personal access token (it is good at any resource).
+    #[serde(skip_serializing_if = "Value::is_null")]
     pub aud: Value,
     pub iss: String,
     pub jti: String,
@@ -242,7 +249,7 @@ fn access_info(issuer: &Issuer, t: AccessToken, user: Option<User>) -> TokenInfo
         client_id: t.client_id,
         username: user.map(|u| u.username),
         token_type: Some("Bearer"),
-        exp: t.expires_at,
+        exp: Some(t.expires_at),
         iat: t.issued_at,
         nbf: t.issued_at,
         aud: aud_value(&t.audience),
@@ -259,7 +266,7 @@ fn refresh_info(issuer: &Issuer, t: RefreshToken, user: Option<User>) -> TokenIn
         client_id: t.client_id,
         username: user.map(|u| u.username),
         token_type: None,
-        exp: t.expires_at,
+        exp: Some(t.expires_at),
         iat: t.issued_at,
         nbf: t.issued_at,
         aud: aud_value(&t.audience),
@@ -304,28 +311,55 @@ where
     Ok(Some((rt, user)))
 }
 
+/// A live personal access token: `token_use` `pat`, `sub` its user,
+/// `client_id` its client or `portcullis-pat`, `jti` its (public) id, `exp`
+/// only if it expires, no `aud`.
+fn pat_info(issuer: &Issuer, p: PersonalAccessToken, user: User) -> TokenInfo {
+    TokenInfo {
+        scope: p.scope.to_string(),
+        client_id: pats::client_id(&p).to_string(),
+        username: Some(user.username),
+        token_type: Some("Bearer"),
+        exp: p.expires_at,
+        iat: p.created_at,
+        nbf: p.created_at,
+        sub: p.user_id,
+        aud: Value::Null,
+        iss: issuer.as_str().to_string(),
+        jti: p.id,
+        token_use: TokenUse::Pat,
+    }
+}
+
 /// The live token of one kind behind an opaque string, if any.
 fn live_token<T>(
     tx: &mut T,
     issuer: &Issuer,
     policy: &TokenPolicy,
+    pat_check: &PatCheck,
     kind: TokenUse,
     token: &str,
     now: i64,
 ) -> Result<Option<TokenInfo>, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore,
+    T: TokenStore + SessionStore + UserStore + PatStore,
 {
     Ok(match kind {
         TokenUse::Access => access::resolve(tx, TokenRef::Opaque(token), now)?
             .map(|(t, u)| access_info(issuer, t, u)),
         TokenUse::Refresh => live_refresh(tx, &hash_token(token), policy, now)?
             .map(|(t, u)| refresh_info(issuer, t, u)),
+        // Only strings with the PAT prefix are looked up.
+        TokenUse::Pat => {
+            pats::resolve(tx, token, pat_check, now)?.map(|(p, u)| pat_info(issuer, p, u))
+        }
     })
 }
 
 /// RFC 7662 §2.2: is the token active at `now`, and what is known of it, as
-/// `caller` may see it.
+/// `caller` may see it. Personal access tokens are judged by the default
+/// [`PatPolicy`] and their stored last use; the server calls
+/// [`introspect_with`] with its configuration and unflushed uses.
 pub fn introspect<T>(
     tx: &mut T,
     issuer: &Issuer,
@@ -336,7 +370,28 @@ pub fn introspect<T>(
     now: i64,
 ) -> Result<Introspection, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore,
+    T: TokenStore + SessionStore + UserStore + PatStore,
+{
+    let pat_check = PatCheck::store_only(PatPolicy::default());
+    introspect_with(tx, issuer, policy, &pat_check, caller, token, hint, now)
+}
+
+/// [`introspect`], with the rules for personal access tokens. A PAT is
+/// active only for confidential callers and administrators: a public
+/// client sees only tokens issued to itself, and no PAT is.
+#[allow(clippy::too_many_arguments)]
+pub fn introspect_with<T>(
+    tx: &mut T,
+    issuer: &Issuer,
+    policy: &TokenPolicy,
+    pat_check: &PatCheck,
+    caller: &Caller,
+    token: Presented,
+    hint: Option<TokenHint>,
+    now: i64,
+) -> Result<Introspection, OAuthError>
+where
+    T: TokenStore + SessionStore + UserStore + PatStore,
 {
     let found = match token {
         Presented::UnverifiedJwt => None,
@@ -347,7 +402,7 @@ where
         Presented::Opaque(value) => {
             let mut found = None;
             for kind in lookup_order(hint) {
-                found = live_token(tx, issuer, policy, kind, value, now)?;
+                found = live_token(tx, issuer, policy, pat_check, kind, value, now)?;
                 if found.is_some() {
                     break;
                 }
@@ -447,11 +502,11 @@ mod tests {
         assert_eq!(TokenHint::parse(None), None);
         assert_eq!(
             lookup_order(None),
-            vec![TokenUse::Access, TokenUse::Refresh]
+            vec![TokenUse::Access, TokenUse::Refresh, TokenUse::Pat]
         );
         assert_eq!(
             lookup_order(Some(TokenHint::RefreshToken)),
-            vec![TokenUse::Refresh, TokenUse::Access]
+            vec![TokenUse::Refresh, TokenUse::Access, TokenUse::Pat]
         );
     }
 

@@ -5,6 +5,7 @@
 //! [`ports::Random`] port, persistence through the store traits in [`ports`].
 
 pub mod access;
+pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod clients;
@@ -16,9 +17,11 @@ pub mod issuer;
 pub mod keys;
 pub mod model;
 pub mod params;
+pub mod pats;
 pub mod pkce;
 pub mod ports;
 pub mod redirect;
+pub mod register;
 pub mod revoke;
 pub mod secret;
 pub mod sessions;

@@ -115,6 +115,12 @@ pub trait PatStore {
     fn list_pats(&mut self, user_id: &str) -> StoreResult<Vec<PersonalAccessToken>>;
     fn set_pat_disabled(&mut self, id: &str, disabled: bool) -> StoreResult<bool>;
     fn delete_pat(&mut self, id: &str) -> StoreResult<bool>;
+    fn get_pat(&mut self, id: &str) -> StoreResult<Option<PersonalAccessToken>>;
+    /// Record last uses in one batch: for each `(id, at)`, `UPDATE .. SET
+    /// last_used_at = at WHERE id = ? AND (last_used_at IS NULL OR
+    /// last_used_at < at)` (a last use only moves forward, whichever node
+    /// flushes first). Returns how many rows changed.
+    fn touch_pats(&mut self, uses: &[(String, i64)]) -> StoreResult<usize>;
 }
 
 pub trait AuditStore {
@@ -195,4 +201,159 @@ pub trait ThrottleStore {
     ) -> StoreResult<()>;
     /// Forget the failures of `key` (after a success).
     fn clear_failures(&mut self, key: &str) -> StoreResult<()>;
+}
+
+/// Initial access tokens for dynamic client registration (RFC 7591 §3),
+/// kept only as hashes.
+pub trait InitialAccessTokenStore {
+    fn insert_initial_access_token(&mut self, token: &InitialAccessToken) -> StoreResult<()>;
+    /// Count one use of the token with this hash if it is live at `now`
+    /// (not expired, uses left), in one statement: `true` for exactly as
+    /// many callers as it has uses.
+    fn use_initial_access_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool>;
+}
+
+/// Where a page of an admin list starts: the sort key `(at, id)` of the
+/// last item already seen. Lists are ordered by that key, ascending (the
+/// audit trail: descending), and a page holds the items strictly after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    pub at: i64,
+    pub id: String,
+}
+
+/// Whose tokens an administrator lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenOwner<'a> {
+    User(&'a str),
+    Client(&'a str),
+}
+
+/// The two kinds of issued token the admin API lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// An issued token as an administrator sees it: never its value or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSummary {
+    /// An access token's `jti`; for a refresh token the stable id that
+    /// introspection shows ([`crate::introspect::refresh_token_id`]).
+    pub id: String,
+    pub kind: TokenKind,
+    pub session_id: Option<String>,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: Scopes,
+    pub audience: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// Refresh tokens only: when rotation used it.
+    pub consumed_at: Option<i64>,
+}
+
+impl TokenSummary {
+    pub fn of_access(t: &AccessToken) -> TokenSummary {
+        TokenSummary {
+            id: t.jti.clone(),
+            kind: TokenKind::Access,
+            session_id: t.session_id.clone(),
+            client_id: t.client_id.clone(),
+            user_id: t.user_id.clone(),
+            scope: t.scope.clone(),
+            audience: t.audience.clone(),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            consumed_at: None,
+        }
+    }
+
+    pub fn of_refresh(t: &RefreshToken) -> TokenSummary {
+        TokenSummary {
+            id: crate::introspect::refresh_token_id(&t.token_hash),
+            kind: TokenKind::Refresh,
+            session_id: Some(t.session_id.clone()),
+            client_id: t.client_id.clone(),
+            user_id: t.user_id.clone(),
+            scope: t.scope.clone(),
+            audience: t.audience.clone(),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            consumed_at: t.consumed_at,
+        }
+    }
+}
+
+/// Which audit events to list; every field set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub kind: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Only events at or after this time (Unix seconds).
+    pub since: Option<i64>,
+}
+
+/// The admin API's paged and filtered lists (keyset paging: `after` is the
+/// key of the last item of the previous page, `limit` the most to return),
+/// and deleting a user.
+pub trait AdminStore {
+    /// Clients by `(created_at, id)`.
+    fn list_clients_page(
+        &mut self,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<Client>>;
+    /// Users by `(created_at, id)`.
+    fn list_users_page(&mut self, after: Option<&PageKey>, limit: i64) -> StoreResult<Vec<User>>;
+    /// Delete a user; their sessions, tokens, codes, consents and personal
+    /// access tokens go with them. `false` if there was none.
+    fn delete_user(&mut self, id: &str) -> StoreResult<bool>;
+    /// A user's sessions that are not revoked, end after `now` and were
+    /// last used after `used_after`, by `(created_at, id)`.
+    fn list_live_sessions_page(
+        &mut self,
+        user_id: &str,
+        now: i64,
+        used_after: i64,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>>;
+    /// Access tokens of a user or client, by `(issued_at, jti)`.
+    fn list_access_tokens_page(
+        &mut self,
+        owner: TokenOwner<'_>,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenSummary>>;
+    /// Refresh tokens of a user or client, by `(issued_at, id)` where `id`
+    /// is [`TokenSummary::id`].
+    fn list_refresh_tokens_page(
+        &mut self,
+        owner: TokenOwner<'_>,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenSummary>>;
+    /// Audit events matching `filter`, newest first: by `(at, id)`
+    /// descending, strictly before `before`.
+    fn list_events_page(
+        &mut self,
+        filter: &EventFilter,
+        before: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
 }

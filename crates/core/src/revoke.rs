@@ -17,6 +17,12 @@
 //!   token was issued to the client making the revocation request. If this
 //!   validation fails, the request is refused and the client is informed of
 //!   the error by the authorization server as described below."
+//! - A personal access token is not revoked here, whoever asks: it was
+//!   issued to no client, and its owner (or an administrator) disables or
+//!   deletes it through `/api/pats`. It is answered `unsupported_token_type`
+//!   (RFC 7009 §2.2.1: "The authorization server does not support the
+//!   revocation of the presented token type"), so a caller learns that
+//!   nothing happened.
 //! - Unknown, garbage or already invalid tokens change nothing and succeed.
 //!   RFC 7009 §2.2: "Note: invalid tokens do not cause an error response
 //!   since the client cannot handle such an error in a reasonable way".
@@ -25,8 +31,9 @@ use serde_json::json;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::introspect::{lookup_order, Presented, TokenHint, TokenUse};
-use crate::model::{AccessToken, Client, RefreshToken};
-use crate::ports::{AuditStore, Random, SessionStore, TokenStore};
+use crate::model::{AccessToken, Client, PersonalAccessToken, RefreshToken};
+use crate::pats;
+use crate::ports::{AuditStore, PatStore, Random, SessionStore, TokenStore};
 use crate::secret::hash_token;
 use crate::sessions::{audit, end_session};
 
@@ -35,6 +42,7 @@ use crate::sessions::{audit, end_session};
 pub enum Found {
     Access(AccessToken),
     Refresh(RefreshToken),
+    Pat(PersonalAccessToken),
 }
 
 impl Found {
@@ -42,6 +50,7 @@ impl Found {
         match self {
             Found::Access(t) => &t.client_id,
             Found::Refresh(t) => &t.client_id,
+            Found::Pat(p) => pats::client_id(p),
         }
     }
 }
@@ -50,7 +59,7 @@ impl Found {
 /// hash, the hinted kind first, then every other kind (RFC 7009 §2.1: "If
 /// the server is unable to locate the token using the given hint, it MUST
 /// extend its search across all of its supported token types").
-pub fn find<T: TokenStore>(
+pub fn find<T: TokenStore + PatStore>(
     tx: &mut T,
     token: Presented,
     hint: Option<TokenHint>,
@@ -64,6 +73,10 @@ pub fn find<T: TokenStore>(
                 let found = match kind {
                     TokenUse::Access => tx.get_access_token_by_hash(&hash)?.map(Found::Access),
                     TokenUse::Refresh => tx.get_refresh_token(&hash)?.map(Found::Refresh),
+                    TokenUse::Pat if pats::looks_like_pat(value) => {
+                        tx.get_pat_by_hash(&hash)?.map(Found::Pat)
+                    }
+                    TokenUse::Pat => None,
                 };
                 if found.is_some() {
                     return Ok(found);
@@ -101,11 +114,17 @@ pub fn revoke<T>(
     now: i64,
 ) -> Result<Revocation, OAuthError>
 where
-    T: TokenStore + SessionStore + AuditStore,
+    T: TokenStore + SessionStore + AuditStore + PatStore,
 {
     let Some(found) = find(tx, token, hint)? else {
         return Ok(Revocation::Unknown);
     };
+    if let Found::Pat(_) = found {
+        return Err(OAuthError::with(
+            ErrorCode::UnsupportedTokenType,
+            "personal access tokens are disabled or deleted by their owner at /api/pats",
+        ));
+    }
     if found.client_id() != client.id {
         return Err(OAuthError::with(
             ErrorCode::UnauthorizedClient,
@@ -135,6 +154,8 @@ where
         }
         // Any refresh token of the session (even one rotation has used up)
         // names the grant; ending the session is what the client asked for.
+        // Answered above.
+        Found::Pat(_) => Ok(Revocation::Unknown),
         Found::Refresh(t) => match tx.get_session(&t.session_id)? {
             Some(session) if session.revoked_at.is_none() => {
                 end_session(tx, rng, &session, now, "revocation")?;

@@ -60,6 +60,7 @@ pub struct MemStore {
     pub events: Vec<AuditEvent>,
     pub secrets: HashMap<String, String>,
     pub attempts: HashMap<String, Attempts>,
+    pub initial_access_tokens: Vec<InitialAccessToken>,
 }
 
 impl MemStore {
@@ -320,6 +321,20 @@ impl PatStore for MemStore {
         self.pats.retain(|x| x.id != id);
         Ok(self.pats.len() != n)
     }
+    fn get_pat(&mut self, id: &str) -> StoreResult<Option<PersonalAccessToken>> {
+        get(&self.pats, |x| x.id == id)
+    }
+    fn touch_pats(&mut self, uses: &[(String, i64)]) -> StoreResult<usize> {
+        let mut n = 0;
+        for (id, at) in uses {
+            let older =
+                |x: &PersonalAccessToken| &x.id == id && x.last_used_at.is_none_or(|l| l < *at);
+            if update(&mut self.pats, older, |x| x.last_used_at = Some(*at))? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
 }
 
 impl AuditStore for MemStore {
@@ -375,6 +390,176 @@ impl ThrottleStore for MemStore {
     fn clear_failures(&mut self, key: &str) -> StoreResult<()> {
         self.attempts.remove(key);
         Ok(())
+    }
+}
+
+impl InitialAccessTokenStore for MemStore {
+    fn insert_initial_access_token(&mut self, t: &InitialAccessToken) -> StoreResult<()> {
+        insert(&mut self.initial_access_tokens, t, |x| {
+            x.token_hash == t.token_hash
+        })
+    }
+    fn use_initial_access_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
+        let live = |x: &InitialAccessToken| {
+            x.token_hash == token_hash
+                && x.expires_at.is_none_or(|e| e > now)
+                && x.max_uses.is_none_or(|m| x.uses < m)
+        };
+        update(&mut self.initial_access_tokens, live, |x| x.uses += 1)
+    }
+}
+
+/// Keyset paging as the SQL store does it: sorted by `key`, strictly past
+/// `after` (`desc`: before it, newest first), at most `limit`.
+fn page_of<T: Clone>(
+    v: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> (i64, String),
+    after: Option<&PageKey>,
+    desc: bool,
+    limit: i64,
+) -> Vec<T> {
+    let mut items: Vec<T> = v
+        .filter(|x| {
+            after.is_none_or(|a| {
+                let k = key(x);
+                let a = (a.at, a.id.clone());
+                if desc {
+                    k < a
+                } else {
+                    k > a
+                }
+            })
+        })
+        .collect();
+    items.sort_by_key(|x| key(x));
+    if desc {
+        items.reverse();
+    }
+    items.truncate(usize::try_from(limit.max(0)).unwrap_or(usize::MAX));
+    items
+}
+
+impl AdminStore for MemStore {
+    fn list_clients_page(
+        &mut self,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<Client>> {
+        let key = |c: &Client| (c.created_at, c.id.clone());
+        Ok(page_of(
+            self.clients.iter().cloned(),
+            key,
+            after,
+            false,
+            limit,
+        ))
+    }
+    fn list_users_page(&mut self, after: Option<&PageKey>, limit: i64) -> StoreResult<Vec<User>> {
+        let key = |u: &User| (u.created_at, u.id.clone());
+        Ok(page_of(
+            self.users.iter().cloned(),
+            key,
+            after,
+            false,
+            limit,
+        ))
+    }
+    fn delete_user(&mut self, id: &str) -> StoreResult<bool> {
+        let n = self.users.len();
+        self.users.retain(|x| x.id != id);
+        if self.users.len() == n {
+            return Ok(false);
+        }
+        // ON DELETE CASCADE, as the SQL schema declares.
+        let mine = |u: &Option<String>| u.as_deref() == Some(id);
+        let gone: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|s| mine(&s.user_id))
+            .map(|s| s.id.clone())
+            .collect();
+        self.sessions.retain(|s| !mine(&s.user_id));
+        self.browser_sessions.retain(|s| s.user_id != id);
+        self.codes.retain(|c| c.user_id != id);
+        self.access_tokens.retain(|t| {
+            !mine(&t.user_id) && !t.session_id.as_ref().is_some_and(|s| gone.contains(s))
+        });
+        self.refresh_tokens
+            .retain(|t| !mine(&t.user_id) && !gone.contains(&t.session_id));
+        self.consents.retain(|c| c.user_id != id);
+        self.pats.retain(|p| p.user_id != id);
+        Ok(true)
+    }
+    fn list_live_sessions_page(
+        &mut self,
+        user_id: &str,
+        now: i64,
+        used_after: i64,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>> {
+        let live = self.sessions.iter().filter(|s| {
+            s.user_id.as_deref() == Some(user_id)
+                && s.revoked_at.is_none()
+                && s.expires_at > now
+                && s.last_used_at > used_after
+        });
+        let key = |s: &Session| (s.created_at, s.id.clone());
+        Ok(page_of(live.cloned(), key, after, false, limit))
+    }
+    fn list_access_tokens_page(
+        &mut self,
+        owner: TokenOwner<'_>,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenSummary>> {
+        let of = |t: &&AccessToken| match owner {
+            TokenOwner::User(u) => t.user_id.as_deref() == Some(u),
+            TokenOwner::Client(c) => t.client_id == c,
+        };
+        let all = self
+            .access_tokens
+            .iter()
+            .filter(of)
+            .map(TokenSummary::of_access);
+        let key = |t: &TokenSummary| (t.issued_at, t.id.clone());
+        Ok(page_of(all, key, after, false, limit))
+    }
+    fn list_refresh_tokens_page(
+        &mut self,
+        owner: TokenOwner<'_>,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenSummary>> {
+        let of = |t: &&RefreshToken| match owner {
+            TokenOwner::User(u) => t.user_id.as_deref() == Some(u),
+            TokenOwner::Client(c) => t.client_id == c,
+        };
+        let all = self
+            .refresh_tokens
+            .iter()
+            .filter(of)
+            .map(TokenSummary::of_refresh);
+        let key = |t: &TokenSummary| (t.issued_at, t.id.clone());
+        Ok(page_of(all, key, after, false, limit))
+    }
+    fn list_events_page(
+        &mut self,
+        filter: &EventFilter,
+        before: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let same = |want: &Option<String>, have: &Option<String>| {
+            want.is_none() || want.as_deref() == have.as_deref()
+        };
+        let matching = self.events.iter().filter(|e| {
+            filter.kind.as_ref().is_none_or(|k| *k == e.kind)
+                && same(&filter.user_id, &e.user_id)
+                && same(&filter.client_id, &e.client_id)
+                && filter.since.is_none_or(|s| e.at >= s)
+        });
+        let key = |e: &AuditEvent| (e.at, e.id.clone());
+        Ok(page_of(matching.cloned(), key, before, true, limit))
     }
 }
 

@@ -20,7 +20,28 @@ pub enum BearerError {
     Server(ApiError),
 }
 
+/// A bearer token that is an access token of a user or a client, or a
+/// personal access token (`pcp_...`, looked up first): a PAT is seen as an
+/// access token record (`portcullis_core::pats::as_access_token`).
 pub async fn bearer(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<(AccessToken, Option<User>), BearerError> {
+    let token = extract::bearer(req).ok_or(BearerError::Missing)?;
+    if portcullis_core::pats::looks_like_pat(&token) {
+        let found = crate::endpoints::pats::resolve_pat(state, token, now())
+            .await
+            .map_err(BearerError::Server)?;
+        if let Some((pat, user)) = found {
+            return Ok((portcullis_core::pats::as_access_token(&pat), Some(user)));
+        }
+    }
+    access_bearer(req, state).await
+}
+
+/// An access token only (no personal access token): for routes a PAT must
+/// not reach, such as the management of PATs.
+pub async fn access_bearer(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<(AccessToken, Option<User>), BearerError> {

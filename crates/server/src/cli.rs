@@ -7,16 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use portcullis_core::clients::{new_client, ClientSpec};
-use portcullis_core::keys as schedule;
-use portcullis_core::model::{
-    Client, ClientAuthMethod, GrantType, Scopes, SigningAlg, SigningKey, TokenFormat, User,
-};
+use portcullis_core::model::{ClientAuthMethod, GrantType, Scopes, SigningAlg, TokenFormat, User};
 use portcullis_core::ports::{ClientStore, KeyStore, StoreError, UserStore};
 use portcullis_core::users::new_user;
 use portcullis_core::ErrorCode;
 use portcullis_storage::Store;
 use serde_json::{json, Value};
 
+use crate::admin::views::{client_json, key_json, user_json};
 use crate::config::{docs_markdown, Config, LogFormat, Overrides};
 use crate::crypto::OsRandom;
 use crate::startup::{self, Application, StartupError};
@@ -65,6 +63,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Initial access tokens for dynamic client registration (registration.policy = "token").
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCmd),
     /// Settings.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -121,7 +122,7 @@ struct ClientAdd {
     redirect_uris: Vec<String>,
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
-    /// authorization_code, refresh_token, client_credentials or password (repeatable).
+    /// authorization_code, refresh_token, client_credentials, password or urn:ietf:params:oauth:grant-type:token-exchange (repeatable).
     #[arg(long = "grant-type")]
     grant_types: Vec<String>,
     /// Space-separated registered scope.
@@ -150,6 +151,19 @@ enum KeysCmd {
         /// Rotate only this algorithm (RS256, ES256, EdDSA); default all.
         #[arg(long)]
         alg: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistrationTokenCmd {
+    /// Mint an initial access token (RFC 7591 §3); prints it once (only its hash is stored).
+    Create {
+        /// Seconds until it expires; default never.
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// Registrations it may authorize; default no limit.
+        #[arg(long)]
+        max_uses: Option<i64>,
     },
 }
 
@@ -275,8 +289,40 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "keys": all.iter().map(|k| key_json(k, &all, t)).collect::<Vec<_>>(),
             }));
         }
+        Command::RegistrationToken(RegistrationTokenCmd::Create {
+            expires_in,
+            max_uses,
+        }) => registration_token_create(&store, &config, expires_in, max_uses)?,
         Command::Serve { .. } | Command::Config(_) => {}
     }
+    Ok(())
+}
+
+fn registration_token_create(
+    store: &Store,
+    config: &Config,
+    expires_in: Option<i64>,
+    max_uses: Option<i64>,
+) -> Result<(), Failure> {
+    use portcullis_core::ports::InitialAccessTokenStore;
+    let minted = portcullis_core::register::new_initial_access_token(
+        now(),
+        expires_in,
+        max_uses,
+        &mut OsRandom,
+    )
+    .map_err(|e| {
+        let msg = e.description.unwrap_or_default();
+        Failure::Usage(format!("--{}", msg.replace('_', "-")))
+    })?;
+    store.write(|tx| tx.insert_initial_access_token(&minted.record))?;
+    print(&json!({
+        "token": minted.token,
+        "created_at": minted.record.created_at,
+        "expires_at": minted.record.expires_at,
+        "max_uses": minted.record.max_uses,
+        "registration_policy": config.registration.policy,
+    }));
     Ok(())
 }
 
@@ -385,13 +431,6 @@ fn set_disabled(store: &Store, username: &str, disabled: bool) -> Result<User, F
     })
 }
 
-fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id, "username": u.username, "email": u.email, "admin": u.is_admin,
-        "disabled": u.disabled, "totp_enabled": u.totp_secret.is_some(), "created_at": u.created_at,
-    })
-}
-
 fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
     let auth_method = match (a.public, a.auth_method.as_deref()) {
         (true, None) => Some(ClientAuthMethod::None),
@@ -461,38 +500,4 @@ fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
     }
     print(&out);
     Ok(())
-}
-
-fn client_json(c: &Client) -> Value {
-    json!({
-        "client_id": c.id,
-        "client_name": c.name,
-        "token_endpoint_auth_method": c.auth_method.as_str(),
-        "redirect_uris": c.redirect_uris,
-        "post_logout_redirect_uris": c.post_logout_redirect_uris,
-        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "response_types": c.response_types,
-        "scope": c.scope.to_string(),
-        "application_type": c.application_type,
-        "access_token_format": c.access_token_format.as_str(),
-        "signing_alg": c.signing_alg.as_str(),
-        "client_id_issued_at": c.created_at,
-        "disabled": c.disabled,
-    })
-}
-
-fn key_json(k: &SigningKey, all: &[SigningKey], now: i64) -> Value {
-    let state = if k.retires_at.is_some_and(|r| r <= now) {
-        "retired"
-    } else if schedule::signing_key(all, k.alg, now).is_some_and(|s| s.kid == k.kid) {
-        "active"
-    } else if k.activates_at > now {
-        "pending"
-    } else {
-        "retiring"
-    };
-    json!({
-        "kid": k.kid, "alg": k.alg.as_str(), "state": state, "created_at": k.created_at,
-        "activates_at": k.activates_at, "retires_at": k.retires_at,
-    })
 }

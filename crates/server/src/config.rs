@@ -46,6 +46,10 @@ pub struct Config {
     pub introspection: IntrospectionConfig,
     /// Browser pages (sign-in, consent, sign-out).
     pub pages: PagesConfig,
+    /// Dynamic client registration (`POST /oauth/register`, RFC 7591; RFC 7592 management).
+    pub registration: RegistrationConfig,
+    /// Personal access tokens (`/api/pats`) and the forward-auth endpoint for gateways (`/oauth/forward-auth`).
+    pub pats: PatsConfig,
 }
 
 /// Database pool and connection settings.
@@ -130,6 +134,55 @@ pub struct PagesConfig {
     pub browser_session_secs: i64,
 }
 
+/// Personal access tokens and forward auth.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PatsConfig {
+    /// A personal access token unused for this many days stops working for good (its owner makes a new one); 0: never.
+    pub inactivity_days: u32,
+    /// Seconds between batched writes of personal access tokens' last-use times (kept in memory in between, so a use costs no database write).
+    pub last_used_flush_secs: u64,
+    /// Request header from which `/oauth/forward-auth` reads a personal access token (an `Authorization: Bearer` token works too).
+    pub forward_auth_header: String,
+    /// `aud` of the JWTs `/oauth/forward-auth` returns. Unset: the issuer.
+    pub forward_auth_audience: Option<String>,
+    /// Lifetime of the JWTs `/oauth/forward-auth` returns, in seconds (never past the presented token's expiry).
+    pub forward_auth_lifetime_secs: i64,
+    /// Algorithm of the JWTs `/oauth/forward-auth` returns: `RS256`, `ES256` or `EdDSA` (ES256 and EdDSA sign about ten times faster than RS256).
+    pub forward_auth_signing_alg: String,
+}
+
+/// Dynamic client registration.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Who may register clients at `POST /oauth/register`: `open` (anyone, rate-limited per client address), `token` (only with an initial access token from `portcullis registration-token create`, sent as `Authorization: Bearer`), or `off` (the endpoint answers 404 and is not advertised in the metadata).
+    pub policy: RegistrationPolicy,
+    /// Open registration: registrations one client address (an IPv6 address counts by its /64) may make within `rate_window_secs`; beyond that it gets 429 with Retry-After until a whole window has passed. 0 turns the limit off. The address is the TCP peer's: behind a reverse proxy, every client shares the proxy's.
+    pub rate_limit: u32,
+    /// The window of `rate_limit`, in seconds.
+    pub rate_window_secs: i64,
+}
+
+/// Who may register clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    Open,
+    Token,
+    Off,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            policy: RegistrationPolicy::Open,
+            rate_limit: 20,
+            rate_window_secs: 3600,
+        }
+    }
+}
+
 /// The direct JSON login API.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -186,6 +239,21 @@ impl Default for Config {
             login_api: LoginApiConfig::default(),
             introspection: IntrospectionConfig::default(),
             pages: PagesConfig::default(),
+            registration: RegistrationConfig::default(),
+            pats: PatsConfig::default(),
+        }
+    }
+}
+
+impl Default for PatsConfig {
+    fn default() -> Self {
+        PatsConfig {
+            inactivity_days: portcullis_core::pats::DEFAULT_INACTIVITY_DAYS,
+            last_used_flush_secs: 60,
+            forward_auth_header: "X-Portcullis-Personal-Access-Token".into(),
+            forward_auth_audience: None,
+            forward_auth_lifetime_secs: 60,
+            forward_auth_signing_alg: "RS256".into(),
         }
     }
 }
@@ -371,6 +439,39 @@ impl Config {
             url::Url::parse(aud)
                 .map_err(|e| ConfigError(format!("tokens.default_audience {aud:?}: {e}")))?;
         }
+        if self.pats.forward_auth_lifetime_secs <= 0 {
+            return Err(ConfigError(
+                "pats.forward_auth_lifetime_secs must be positive".into(),
+            ));
+        }
+        if self.pats.last_used_flush_secs == 0 {
+            return Err(ConfigError(
+                "pats.last_used_flush_secs must be at least 1".into(),
+            ));
+        }
+        let header = &self.pats.forward_auth_header;
+        if actix_web::http::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(ConfigError(format!(
+                "pats.forward_auth_header {header:?}: not an HTTP header name"
+            )));
+        }
+        let alg = &self.pats.forward_auth_signing_alg;
+        alg.parse::<portcullis_core::model::SigningAlg>()
+            .map_err(|_| {
+                ConfigError(format!(
+                    "pats.forward_auth_signing_alg {alg:?}: must be RS256, ES256 or EdDSA"
+                ))
+            })?;
+        if self.pats.forward_auth_audience.as_deref() == Some("") {
+            return Err(ConfigError(
+                "pats.forward_auth_audience must not be empty".into(),
+            ));
+        }
+        if self.registration.rate_window_secs <= 0 {
+            return Err(ConfigError(
+                "registration.rate_window_secs must be positive".into(),
+            ));
+        }
         if self.keys.propagation_delay_secs < 0 {
             return Err(ConfigError(
                 "keys.propagation_delay_secs must not be negative".into(),
@@ -420,6 +521,7 @@ impl Config {
             .access_token_lifetime_secs
             .max(self.tokens.id_token_lifetime_secs)
             .max(self.login_api.token_lifetime_secs)
+            .max(self.pats.forward_auth_lifetime_secs)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Portcullis server: the only crate that knows HTTP, HTML, JSON and
 //! configuration. `main.rs` is a thin shell over [`cli`].
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod endpoints;
 pub mod extract;
 pub mod keys;
 pub mod logging;
+pub mod openapi;
 pub mod pages;
 pub mod passwords;
 pub mod render;

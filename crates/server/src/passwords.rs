@@ -46,10 +46,17 @@ pub struct HashPool {
     jobs: std::sync::mpsc::SyncSender<Job>,
 }
 
-struct Job {
-    password: String,
-    phc: Option<String>,
-    reply: tokio::sync::oneshot::Sender<bool>,
+enum Job {
+    Verify {
+        password: String,
+        phc: Option<String>,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
+    /// Hash a new password (the admin API sets passwords).
+    Hash {
+        password: String,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
 }
 
 /// The pool is full or gone: try again shortly.
@@ -70,14 +77,25 @@ impl HashPool {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let ok = match &job.phc {
-                        Some(phc) => verify(&job.password, phc),
-                        None => {
-                            verify(&job.password, decoy());
-                            false
+                    match job {
+                        Job::Verify {
+                            password,
+                            phc,
+                            reply,
+                        } => {
+                            let ok = match &phc {
+                                Some(phc) => verify(&password, phc),
+                                None => {
+                                    verify(&password, decoy());
+                                    false
+                                }
+                            };
+                            let _ = reply.send(ok);
                         }
-                    };
-                    let _ = job.reply.send(ok);
+                        Job::Hash { password, reply } => {
+                            let _ = reply.send(hash(&password));
+                        }
+                    }
                 });
             if let Err(e) = spawned {
                 tracing::error!(cause = %e, "could not start a password hashing thread");
@@ -91,11 +109,22 @@ impl HashPool {
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Busy> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.jobs
-            .try_send(Job {
+            .try_send(Job::Verify {
                 password,
                 phc,
                 reply,
             })
+            .map_err(|_| Busy)?;
+        rx.await.map_err(|_| Busy)
+    }
+
+    /// The Argon2id PHC string of a new password, computed on the pool
+    /// (never on an async thread). The inner error is Argon2's, without
+    /// the password.
+    pub async fn hash(&self, password: String) -> Result<Result<String, String>, Busy> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .try_send(Job::Hash { password, reply })
             .map_err(|_| Busy)?;
         rx.await.map_err(|_| Busy)
     }
@@ -122,6 +151,8 @@ mod tests {
             assert!(pool.verify("pw".into(), Some(h.clone())).await.unwrap());
             assert!(!pool.verify("nope".into(), Some(h)).await.unwrap());
             assert!(!pool.verify("pw".into(), None).await.unwrap());
+            let phc = pool.hash("new pw".into()).await.unwrap().unwrap();
+            assert!(pool.verify("new pw".into(), Some(phc)).await.unwrap());
         });
     }
 }

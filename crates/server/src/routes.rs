@@ -20,6 +20,19 @@ fn public_cors() -> Cors {
         .max_age(86_400)
 }
 
+/// Endpoints that browser-based and MCP clients call cross-origin
+/// (registration, token, revocation): any origin, credentials in headers,
+/// never cookies.
+fn api_cors() -> Cors {
+    Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allowed_headers(["Authorization", "Content-Type", "MCP-Protocol-Version"])
+        .expose_headers(["WWW-Authenticate", "Retry-After"])
+        .max_age(86_400)
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
     let path = issuer.path();
     let base = if path.is_empty() {
@@ -29,21 +42,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
     };
 
     // OIDC Discovery §4: issuer + /.well-known/openid-configuration.
-    let mut metadata_paths = vec![format!("{base}/.well-known/openid-configuration")];
-    if path.is_empty() {
-        metadata_paths.push("/.well-known/oauth-authorization-server".into());
+    let mut oidc_paths = vec![format!("{base}/.well-known/openid-configuration")];
+    let oauth_path = if path.is_empty() {
+        "/.well-known/oauth-authorization-server".to_string()
     } else {
         // RFC 8414 §3.1: the well-known segment goes between host and path.
-        metadata_paths.push(format!("/.well-known/oauth-authorization-server/{path}"));
-        metadata_paths.push(format!("/.well-known/openid-configuration/{path}"));
-    }
-    for p in metadata_paths {
+        oidc_paths.push(format!("/.well-known/openid-configuration/{path}"));
+        format!("/.well-known/oauth-authorization-server/{path}")
+    };
+    for p in oidc_paths {
         cfg.service(
             web::resource(p)
                 .wrap(public_cors())
                 .route(web::get().to(discovery::metadata)),
         );
     }
+    cfg.service(
+        web::resource(oauth_path)
+            .wrap(public_cors())
+            .route(web::get().to(discovery::oauth_metadata)),
+    );
+    cfg.route("/openapi.json", web::get().to(crate::openapi::openapi_json));
     cfg.service(
         web::resource(format!("{base}/oauth/jwks"))
             .wrap(public_cors())
@@ -89,7 +108,27 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
         &format!("{base}/oauth/end-session/confirm"),
         web::post().to(end_session::confirm),
     );
-    cfg.route(&format!("{base}/oauth/token"), web::post().to(token::token));
+    cfg.service(
+        web::resource(format!("{base}/oauth/token"))
+            .wrap(api_cors())
+            .route(web::post().to(token::token)),
+    );
+    // RFC 7591 registration and the RFC 7592 client configuration endpoint.
+    {
+        use crate::endpoints::register;
+        cfg.service(
+            web::resource(format!("{base}/oauth/register"))
+                .wrap(api_cors())
+                .route(web::post().to(register::register)),
+        );
+        cfg.service(
+            web::resource(format!("{base}/oauth/register/{{client_id}}"))
+                .wrap(api_cors())
+                .route(web::get().to(register::read))
+                .route(web::put().to(register::update))
+                .route(web::delete().to(register::delete)),
+        );
+    }
     cfg.route(
         &format!("{base}/oauth/logout"),
         web::post().to(logout::logout),
@@ -99,15 +138,41 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
         &format!("{base}/oauth/introspect"),
         web::post().to(crate::endpoints::introspect::introspect),
     );
-    cfg.route(
-        &format!("{base}/oauth/revoke"),
-        web::post().to(crate::endpoints::revoke::revoke),
+    cfg.service(
+        web::resource(format!("{base}/oauth/revoke"))
+            .wrap(api_cors())
+            .route(web::post().to(crate::endpoints::revoke::revoke)),
     );
     cfg.route(
         &format!("{base}/api/auth/login"),
         web::post().to(login_api::login),
     );
     cfg.route(&format!("{base}/api/auth/me"), web::get().to(login_api::me));
+    // Personal access tokens, and forward auth for gateways (any method:
+    // gateways forward the original one).
+    {
+        use crate::endpoints::{forward_auth, pats};
+        cfg.route(
+            &format!("{base}/oauth/forward-auth"),
+            web::route().to(forward_auth::forward_auth),
+        );
+        cfg.route(&format!("{base}/api/pats"), web::post().to(pats::create));
+        cfg.route(&format!("{base}/api/pats"), web::get().to(pats::list));
+        cfg.route(&format!("{base}/api/pats/{{id}}"), web::get().to(pats::get));
+        cfg.route(
+            &format!("{base}/api/pats/{{id}}"),
+            web::delete().to(pats::delete),
+        );
+        cfg.route(
+            &format!("{base}/api/pats/{{id}}/disable"),
+            web::post().to(pats::disable),
+        );
+        cfg.route(
+            &format!("{base}/api/pats/{{id}}/enable"),
+            web::post().to(pats::enable),
+        );
+    }
+    crate::admin::configure(cfg, &base);
     cfg.route("/healthz", web::get().to(health::healthz));
     cfg.route("/readyz", web::get().to(health::readyz));
 }

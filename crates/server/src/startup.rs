@@ -93,9 +93,12 @@ impl Application {
                 .map(std::path::Path::new),
         )
         .map_err(|e| StartupError::Config(ConfigError(format!("pages.templates_dir: {e}"))))?;
+        let pat_usage = Arc::new(crate::endpoints::pats::PatUsage::default());
         let state = web::Data::new(AppState {
+            pat_usage: Arc::clone(&pat_usage),
             templates,
-            metadata_json: discovery::document(&issuer),
+            openapi_json: crate::openapi::document(issuer.as_str()),
+            metadata_json: discovery::document(&issuer, &config),
             issuer: issuer.clone(),
             store: store.clone(),
             keys: Arc::clone(&keys),
@@ -123,6 +126,11 @@ impl Application {
         })?
         .run();
 
+        crate::endpoints::pats::spawn_flush(
+            pat_usage,
+            store.clone(),
+            Duration::from_secs(config.pats.last_used_flush_secs.max(1)),
+        );
         spawn_key_reload(
             keys,
             store,

@@ -31,8 +31,12 @@ pub struct AppState {
     pub sealer: SecretBox,
     /// The built-in client behind the direct JSON login API.
     pub login_client_id: String,
+    /// The OpenAPI document, serialized once at start.
+    pub openapi_json: String,
     /// Page templates.
     pub templates: minijinja::Environment<'static>,
+    /// Last uses of personal access tokens not yet written to the store.
+    pub pat_usage: Arc<crate::endpoints::pats::PatUsage>,
 }
 
 pub fn now() -> i64 {

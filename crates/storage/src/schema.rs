@@ -194,6 +194,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    initial_access_tokens (token_hash) {
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        max_uses -> Nullable<BigInt>,
+        uses -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> clients (client_id));
 diesel::joinable!(browser_sessions -> users (user_id));
@@ -225,4 +235,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     server_secrets,
     login_attempts,
+    initial_access_tokens,
 );

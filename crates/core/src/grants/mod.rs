@@ -5,6 +5,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::model::{Client, GrantType};

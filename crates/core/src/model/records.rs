@@ -210,3 +210,17 @@ pub struct AuditEvent {
     pub session_id: Option<String>,
     pub detail: String,
 }
+
+/// An initial access token for dynamic client registration (RFC 7591 §3),
+/// stored by hash; minted by `portcullis registration-token create`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialAccessToken {
+    pub token_hash: String,
+    pub created_at: i64,
+    /// `None`: never expires.
+    pub expires_at: Option<i64>,
+    /// Registrations it may authorize; `None`: no limit.
+    pub max_uses: Option<i64>,
+    /// Registrations it has authorized.
+    pub uses: i64,
+}

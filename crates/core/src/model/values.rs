@@ -66,6 +66,8 @@ wire_enum!(
         ClientCredentials => "client_credentials",
         Password => "password",
         RefreshToken => "refresh_token",
+        // RFC 8693 §2.1.
+        TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
     }
 );
 

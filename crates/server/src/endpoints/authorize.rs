@@ -295,6 +295,7 @@ enum Step {
 }
 
 /// GET or POST /oauth/authorize: the authorization request itself.
+#[utoipa::path(method(get, post), path = "/oauth/authorize", tag = "authorization", description = "Authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): response_type, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method, prompt, max_age, resource", responses((status = 200, description = "The sign-in or consent page", content_type = "text/html"), (status = 303, description = "Back to the client with code or error, state and iss"), (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html")))]
 pub async fn authorize(
     req: HttpRequest,
     payload: web::Payload,
@@ -459,6 +460,7 @@ async fn record_failure(state: &web::Data<AppState>, username: String) {
 }
 
 /// POST /oauth/authorize/login: the sign-in form.
+#[utoipa::path(post, path = "/oauth/authorize/login", tag = "authorization", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, username, password and the authorization request"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
 pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
@@ -594,6 +596,7 @@ fn otp_page(
 }
 
 /// POST /oauth/authorize/otp: the TOTP step.
+#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
@@ -669,6 +672,7 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
 }
 
 /// POST /oauth/authorize/consent: approve or deny.
+#[utoipa::path(post, path = "/oauth/authorize/consent", tag = "authorization", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, consent=approve|deny and the authorization request"), responses((status = 200, description = "Sign-in page when the session ended", content_type = "text/html"), (status = 303, description = "Back to the client with a code or access_denied"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, session) = match posted(&req, payload, &state).await {
         Ok(v) => v,

@@ -6,17 +6,20 @@ use actix_web::{web, HttpResponse};
 use portcullis_core::discovery::{self, Capabilities};
 use portcullis_core::Issuer;
 
+use crate::config::{Config, RegistrationPolicy};
 use crate::state::AppState;
 
 /// What this build offers. Endpoints join the list as they are built, so
-/// the metadata never advertises what does not work.
-pub fn capabilities() -> Capabilities {
+/// the metadata never advertises what does not work; `registration_endpoint`
+/// appears unless `registration.policy` is `off`.
+pub fn capabilities(config: &Config) -> Capabilities {
     Capabilities {
         grant_types: vec![
             "authorization_code",
             "client_credentials",
             "password",
             "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
         ],
         token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "none"],
         scopes: ["openid", "profile", "email", "offline_access"]
@@ -24,7 +27,8 @@ pub fn capabilities() -> Capabilities {
             .map(|s| s.to_string())
             .collect(),
         userinfo_path: Some("/oauth/userinfo"),
-        registration_path: None,
+        registration_path: (config.registration.policy != RegistrationPolicy::Off)
+            .then_some(portcullis_core::register::REGISTER_PATH),
         introspection_path: Some("/oauth/introspect"),
         revocation_path: Some("/oauth/revoke"),
         end_session_path: Some("/oauth/end-session"),
@@ -32,10 +36,17 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
-pub fn document(issuer: &Issuer) -> String {
-    serde_json::to_string(&discovery::metadata(issuer, &capabilities())).unwrap_or_default()
+pub fn document(issuer: &Issuer, config: &Config) -> String {
+    serde_json::to_string(&discovery::metadata(issuer, &capabilities(config))).unwrap_or_default()
 }
 
+/// RFC 8414 §3: the same document at its own well-known name.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery", responses((status = 200, description = "Authorization server metadata (RFC 8414 §3)", content_type = "application/json")))]
+pub async fn oauth_metadata(state: web::Data<AppState>) -> HttpResponse {
+    metadata(state).await
+}
+
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery", responses((status = 200, description = "OpenID Provider metadata (OIDC Discovery §4); the same document as RFC 8414 metadata", content_type = "application/json")))]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

@@ -243,6 +243,7 @@ async fn run(
 }
 
 /// GET or POST /oauth/end-session.
+#[utoipa::path(method(get, post), path = "/oauth/end-session", tag = "openid", description = "RP-Initiated Logout: id_token_hint, client_id, post_logout_redirect_uri, state, logout_hint, ui_locales", responses((status = 200, description = "Confirmation or signed-out page", content_type = "text/html"), (status = 303, description = "To the registered post_logout_redirect_uri"), (status = 400, description = "Error page", content_type = "text/html")))]
 pub async fn end_session(
     req: HttpRequest,
     payload: web::Payload,
@@ -261,6 +262,7 @@ pub async fn end_session(
 }
 
 /// POST /oauth/end-session/confirm: the confirmation form.
+#[utoipa::path(post, path = "/oauth/end-session/confirm", tag = "openid", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Signed out", content_type = "text/html"), (status = 303, description = "To the registered post_logout_redirect_uri"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn confirm(
     req: HttpRequest,
     payload: web::Payload,

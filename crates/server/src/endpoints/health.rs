@@ -6,10 +6,12 @@ use serde_json::json;
 
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "The process answers", body = crate::openapi::Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "meta", responses((status = 200, description = "The database answers", body = crate::openapi::Health), (status = 503, description = "The database does not answer", body = crate::openapi::Health)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
     match web::block(move || store.ping()).await {

@@ -130,6 +130,7 @@ enum Answer {
     Jwt(String),
 }
 
+#[utoipa::path(post, path = "/oauth/introspect", tag = "token", request_body(content = crate::openapi::TokenRefForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "RFC 7662 §2.2 (or a JWT per RFC 9701 when asked)", body = crate::openapi::IntrospectionBody), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "Caller not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
@@ -206,15 +207,22 @@ async fn handle(
                 }
             }
         };
-        let answer = introspect::introspect(
+        let answer = introspect::introspect_with(
             tx,
             &st.issuer,
             &st.policy,
+            &crate::endpoints::pats::pat_check(st),
             &caller,
             token.presented(),
             hint,
             t,
         )?;
+        // A personal access token in use: noted in memory, flushed later.
+        if let Some(info) = answer.token.as_ref() {
+            if answer.active && info.token_use == introspect::TokenUse::Pat {
+                st.pat_usage.record(&info.jti, t);
+            }
+        }
         if !jwt {
             return Ok(Ok(Answer::Json(Box::new(answer))));
         }

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::state::{now, AppState};
 
+#[utoipa::path(get, path = "/oauth/jwks", tag = "discovery", responses((status = 200, description = "Public signing keys (RFC 7517 §5)", content_type = "application/jwk-set+json")))]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     let body = state.keys.current().jwks(now());
     HttpResponse::Ok()

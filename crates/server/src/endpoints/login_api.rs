@@ -26,6 +26,7 @@ struct Login {
     otp: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "login api", request_body(content = crate::openapi::LoginBody, content_type = "application/json"), responses((status = 200, description = "Signed in", body = crate::openapi::LoginAnswer), (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 401, description = "Wrong credentials or OTP required", body = crate::openapi::ErrorBody), (status = 429, description = "Throttled", body = crate::openapi::ErrorBody), (status = 503, description = "Busy", body = crate::openapi::ErrorBody)))]
 pub async fn login(
     req: HttpRequest,
     payload: web::Payload,
@@ -75,6 +76,7 @@ async fn handle(
     }))
 }
 
+#[utoipa::path(get, path = "/api/auth/me", tag = "login api", responses((status = 200, description = "The user behind the bearer token", body = crate::openapi::Me), (status = 401, description = "No, bad, expired or revoked token", body = crate::openapi::ErrorBody)))]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match bearer(&req, &state).await {
         Ok((token, Some(user))) => HttpResponse::Ok()

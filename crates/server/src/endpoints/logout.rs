@@ -13,6 +13,7 @@ use crate::extract;
 use crate::render::{blocking_failed, token_error, ApiError};
 use crate::state::{now, AppState};
 
+#[utoipa::path(post, path = "/oauth/logout", tag = "token", request_body(content = crate::openapi::LogoutForm, content_type = "application/x-www-form-urlencoded"), responses((status = 204, description = "Session ended, its tokens revoked"), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody)))]
 pub async fn logout(
     req: HttpRequest,
     payload: web::Payload,

@@ -4,11 +4,14 @@
 pub mod authorize;
 pub mod discovery;
 pub mod end_session;
+pub mod forward_auth;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
 pub mod login_api;
 pub mod logout;
+pub mod pats;
+pub mod register;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -18,6 +18,7 @@ use crate::extract;
 use crate::render::{blocking_failed, token_error, ApiError};
 use crate::state::{now, AppState};
 
+#[utoipa::path(post, path = "/oauth/revoke", tag = "token", request_body(content = crate::openapi::TokenRefForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)"), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody)))]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,

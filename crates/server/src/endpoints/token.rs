@@ -20,6 +20,7 @@ use crate::extract;
 use crate::render::{blocking_failed, token_error, token_ok, ApiError};
 use crate::state::{now, read, write_grant, AppState};
 
+#[utoipa::path(post, path = "/oauth/token", tag = "token", request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Tokens (RFC 6749 §5.1)", body = crate::openapi::TokenBody), (status = 400, description = "RFC 6749 §5.2 error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody), (status = 429, description = "Throttled username", body = crate::openapi::ErrorBody), (status = 503, description = "Password hashing queue full", body = crate::openapi::ErrorBody)))]
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
@@ -36,15 +37,24 @@ pub async fn token(
     }
 }
 
+/// A token endpoint answer: RFC 6749 §5.1, or RFC 8693 §2.2.1 (the same
+/// members plus `issued_token_type`).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Issued {
+    Token(TokenResponse),
+    Exchange(portcullis_core::grants::token_exchange::ExchangeResponse),
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &web::Data<AppState>,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<Issued, ApiError> {
     let params = extract::form(req, payload).await?;
     let creds = client_auth::credentials(extract::basic(req)?, &params)?;
     let grant = grants::parse_grant_type(params.get("grant_type"))?;
-    match grant {
+    let issued = match grant {
         GrantType::Password => {
             let lifetime = state.policy.access_token_lifetime;
             password_login(state, ClientSource::Authenticate(creds), params, lifetime).await
@@ -70,7 +80,13 @@ async fn handle(
             })
             .await
         }
-    }
+        GrantType::TokenExchange => {
+            return crate::endpoints::pats::exchange(state, creds, params)
+                .await
+                .map(Issued::Exchange)
+        }
+    }?;
+    Ok(Issued::Token(issued))
 }
 
 /// Who the password login is for.

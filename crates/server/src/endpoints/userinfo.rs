@@ -10,6 +10,7 @@ use crate::auth::{bearer, BearerError};
 use crate::render::bearer_error;
 use crate::state::AppState;
 
+#[utoipa::path(method(get, post), path = "/oauth/userinfo", tag = "openid", responses((status = 200, description = "Claims by scope (OIDC Core §5.3)", body = crate::openapi::UserInfoBody), (status = 401, description = "Bad token (RFC 6750 §3.1)", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope", body = crate::openapi::ErrorBody)))]
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (token, user) = match bearer(&req, &state).await {
         Ok((t, Some(u))) => (t, u),

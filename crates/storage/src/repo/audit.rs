@@ -9,7 +9,7 @@ use crate::Tx;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
-struct EventRow {
+pub(super) struct EventRow {
     id: String,
     at: i64,
     kind: String,

@@ -9,7 +9,7 @@ use crate::Tx;
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = clients, treat_none_as_null = true, treat_none_as_default_value = false)]
-struct ClientRow {
+pub(super) struct ClientRow {
     id: String,
     secret_hash: Option<String>,
     name: String,

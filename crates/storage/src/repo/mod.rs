@@ -2,11 +2,13 @@
 //! the column codecs they share: enums as their wire names, lists as JSON
 //! arrays of strings, scopes in canonical space-joined form.
 
+mod admin;
 mod audit;
 mod browser_sessions;
 mod clients;
 mod codes;
 mod consents;
+mod initial_access_tokens;
 mod keys;
 mod pats;
 mod secrets;

@@ -100,4 +100,25 @@ impl PatStore for Tx<'_> {
             .store()?
             == 1)
     }
+
+    fn get_pat(&mut self, id: &str) -> StoreResult<Option<PersonalAccessToken>> {
+        let q = pats::table.find(id).select(PatRow::as_select());
+        record(q.first(self.conn).optional().store()?)
+    }
+
+    fn touch_pats(&mut self, uses: &[(String, i64)]) -> StoreResult<usize> {
+        let mut n = 0;
+        for (id, at) in uses {
+            // Only forward: two nodes flushing in either order keep the later use.
+            n += diesel::update(
+                pats::table
+                    .find(id)
+                    .filter(pats::last_used_at.is_null().or(pats::last_used_at.lt(*at))),
+            )
+            .set(pats::last_used_at.eq(*at))
+            .execute(self.conn)
+            .store()?;
+        }
+        Ok(n)
+    }
 }

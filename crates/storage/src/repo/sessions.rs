@@ -9,7 +9,7 @@ use crate::Tx;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions, treat_none_as_default_value = false)]
-struct SessionRow {
+pub(super) struct SessionRow {
     id: String,
     user_id: Option<String>,
     client_id: String,

@@ -9,7 +9,7 @@ use crate::Tx;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = access, treat_none_as_default_value = false)]
-struct AccessRow {
+pub(super) struct AccessRow {
     jti: String,
     token_hash: Option<String>,
     format: String,
@@ -62,7 +62,7 @@ impl TryFrom<AccessRow> for AccessToken {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh, treat_none_as_default_value = false)]
-struct RefreshRow {
+pub(super) struct RefreshRow {
     token_hash: String,
     session_id: String,
     client_id: String,

@@ -12,7 +12,7 @@ use crate::Tx;
 /// before a login cannot reopen a used step.
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = users, treat_none_as_null = true, treat_none_as_default_value = false)]
-struct UserRow {
+pub(super) struct UserRow {
     id: String,
     username: String,
     email: Option<String>,

@@ -1,6 +1,7 @@
 //! The storage tests. Each runs on SQLite and, when
 //! `PORTCULLIS_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database.
 
+mod admin;
 mod fixtures;
 mod migrations;
 mod records;

@@ -576,3 +576,43 @@ fn login_throttle_blocks_after_max_failures_in_a_window() {
         assert_eq!(w(store, |tx| tx.blocked_for("alice", 1404)), None);
     });
 }
+
+#[test]
+fn pats_by_id_and_last_use_batches() {
+    each_backend(|store| {
+        seed(store);
+        let pat = |id: &str, last_used_at| PersonalAccessToken {
+            id: id.into(),
+            token_hash: format!("touch-hash-{id}"),
+            user_id: "u1".into(),
+            name: id.into(),
+            scope: scopes("api"),
+            kind: PatKind::Personal,
+            client_id: None,
+            created_at: 1,
+            expires_at: None,
+            last_used_at,
+            disabled: false,
+            revoked_at: None,
+        };
+        let (a, b) = (pat("ta", None), pat("tb", Some(50)));
+        w(store, |tx| {
+            tx.insert_pat(&a)?;
+            tx.insert_pat(&b)
+        });
+        assert_eq!(w(store, |tx| tx.get_pat("ta")), Some(a.clone()));
+        assert_eq!(w(store, |tx| tx.get_pat("nope")), None);
+        // One batch: a first use, an older use (ignored), an unknown id.
+        let batch = vec![
+            ("ta".to_string(), 10),
+            ("tb".to_string(), 40),
+            ("nope".to_string(), 99),
+        ];
+        assert_eq!(w(store, |tx| tx.touch_pats(&batch)), 1);
+        let last = |id: &str| w(store, |tx| tx.get_pat(id)).unwrap().last_used_at;
+        assert_eq!((last("ta"), last("tb")), (Some(10), Some(50)));
+        assert_eq!(w(store, |tx| tx.touch_pats(&[("tb".to_string(), 60)])), 1);
+        assert_eq!(last("tb"), Some(60));
+        assert_eq!(w(store, |tx| tx.touch_pats(&[])), 0);
+    });
+}

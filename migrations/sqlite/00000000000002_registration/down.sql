@@ -1,0 +1,1 @@
+DROP TABLE initial_access_tokens;
