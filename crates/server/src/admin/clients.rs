@@ -122,6 +122,7 @@ impl ClientPatchBody {
     }
 }
 
+#[utoipa::path(get, path = "/admin/api/clients", tag = "admin", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, description = "List clients", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     authorize(&req, &state).await?;
     let p = PageParams::from_query(&query(&req)?)?;
@@ -129,6 +130,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     Ok(page(found, client_json))
 }
 
+#[utoipa::path(get, path = "/admin/api/clients/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "One client", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     authorize(&req, &state).await?;
     let id = id.into_inner();
@@ -136,6 +138,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Str
     Ok(ok(client_json(&c)))
 }
 
+#[utoipa::path(post, path = "/admin/api/clients", tag = "admin", request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 201, description = "Create a client (the secret is shown once)", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn create(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
     let actor = authorize(&req, &state).await?;
     let spec = body::<NewClientBody>(&req, payload).await?.spec()?;
@@ -150,6 +153,7 @@ pub async fn create(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     Ok(created(out))
 }
 
+#[utoipa::path(patch, path = "/admin/api/clients/{id}", tag = "admin", params(("id" = String, Path)), request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "Update a client", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     req: HttpRequest,
     payload: web::Payload,
@@ -166,6 +170,7 @@ pub async fn update(
     Ok(ok(client_json(&c)))
 }
 
+#[utoipa::path(delete, path = "/admin/api/clients/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 204, description = "Delete a client"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     let actor = authorize(&req, &state).await?;
     let id = id.into_inner();
@@ -177,6 +182,7 @@ pub async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
 }
 
 /// `POST /admin/api/clients/{id}/secret`: a new secret, shown once.
+#[utoipa::path(post, path = "/admin/api/clients/{id}/secret", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "Rotate the secret (shown once)", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -18,6 +18,7 @@ use crate::keys;
 use crate::render::blocking_failed;
 use crate::state::{now, AppState};
 
+#[utoipa::path(get, path = "/admin/api/keys", tag = "admin", responses((status = 200, description = "Signing keys and their state", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     authorize(&req, &state).await?;
     let p = PageParams::from_query(&query(&req)?)?;
@@ -33,6 +34,7 @@ struct RotateBody {
     alg: Option<String>,
 }
 
+#[utoipa::path(post, path = "/admin/api/keys/rotate", tag = "admin", request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "Rotate signing keys", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn rotate(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
     let actor = authorize(&req, &state).await?;
     let b: RotateBody = optional_body(&req, payload).await?;

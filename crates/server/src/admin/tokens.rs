@@ -10,6 +10,7 @@ use super::views::token_json;
 use super::{authorize, done, page, query, read, write, Answer};
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/admin/api/tokens", tag = "admin", params(("user_id" = Option<String>, Query), ("client_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, description = "Tokens of a user or a client (never the token or its hash)", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     authorize(&req, &state).await?;
     let q = query(&req)?;
@@ -31,6 +32,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     Ok(page(found, token_json))
 }
 
+#[utoipa::path(delete, path = "/admin/api/tokens/{jti}", tag = "admin", params(("jti" = String, Path)), responses((status = 204, description = "Revoke a token"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -43,6 +43,7 @@ async fn hash(state: &web::Data<AppState>, password: String) -> Result<String, F
     }
 }
 
+#[utoipa::path(get, path = "/admin/api/users", tag = "admin", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, description = "List users", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     authorize(&req, &state).await?;
     let p = PageParams::from_query(&query(&req)?)?;
@@ -50,6 +51,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Answer {
     Ok(page(found, user_json))
 }
 
+#[utoipa::path(get, path = "/admin/api/users/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "One user", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     authorize(&req, &state).await?;
     let id = id.into_inner();
@@ -57,6 +59,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Str
     Ok(ok(user_json(&u)))
 }
 
+#[utoipa::path(post, path = "/admin/api/users", tag = "admin", request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 201, description = "Create a user", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn create(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Answer {
     let actor = authorize(&req, &state).await?;
     let b: NewUserBody = body(&req, payload).await?;
@@ -77,6 +80,7 @@ pub async fn create(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     Ok(created(user_json(&u)))
 }
 
+#[utoipa::path(patch, path = "/admin/api/users/{id}", tag = "admin", params(("id" = String, Path)), request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "Update a user", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     req: HttpRequest,
     payload: web::Payload,
@@ -118,6 +122,7 @@ async fn set_disabled(
 }
 
 /// `POST /admin/api/users/{id}/disable`: every session of the user ends.
+#[utoipa::path(post, path = "/admin/api/users/{id}/disable", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "Disable a user and end their sessions", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn disable(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -126,10 +131,12 @@ pub async fn disable(
     set_disabled(req, state, id.into_inner(), true).await
 }
 
+#[utoipa::path(post, path = "/admin/api/users/{id}/enable", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "Enable a user", content_type = "application/json"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn enable(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     set_disabled(req, state, id.into_inner(), false).await
 }
 
+#[utoipa::path(delete, path = "/admin/api/users/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 204, description = "Delete a user"), (status = 400, description = "invalid_request (or client metadata errors)", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "insufficient_scope: scope admin held by an admin user or client", body = crate::openapi::ErrorBody), (status = 404, description = "not_found", body = crate::openapi::ErrorBody), (status = 409, description = "conflict", body = crate::openapi::ErrorBody)))]
 pub async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Answer {
     let actor = authorize(&req, &state).await?;
     let id = id.into_inner();
