@@ -1,0 +1,296 @@
+//! The Rust load driver, for what wrk cannot do: a refresh chain per
+//! connection (each response's refresh_token is the next request's), the
+//! password grant, and a new TCP connection per request.
+//!
+//! `conn` tasks loop for warm-up + duration on the caller's runtime. The
+//! coordinator takes a snapshot (`mark`) when the measured window opens and
+//! when it closes; a request counts when its response arrives inside the
+//! window. Latencies go to an HDR histogram (µs, 3 significant digits).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+use crate::provision::{ClientCreds, PASSWORD, SCOPE, USERNAME};
+use crate::report::LoadResult;
+use crate::scenarios::DriverKind;
+
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const STOP: u8 = 2;
+
+/// Per-request bound: a request that takes longer counts as a socket error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Target {
+    pub token_url: String,
+    pub introspect_url: String,
+    pub client: ClientCreds,
+    /// The token to introspect (DriverKind::Introspect).
+    pub token: Option<String>,
+}
+
+/// An HTTP client: keep-alive with up to `conn` idle connections, or none
+/// kept at all (`Connection: close`, a new TCP connection per request).
+pub fn http_client(conn: usize, new_conn: bool) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(REQUEST_TIMEOUT)
+        .no_proxy()
+        .tcp_nodelay(true);
+    b = if new_conn {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONNECTION,
+            reqwest::header::HeaderValue::from_static("close"),
+        );
+        b.pool_max_idle_per_host(0).default_headers(headers)
+    } else {
+        b.pool_max_idle_per_host(conn)
+    };
+    b.build().context("building the HTTP client")
+}
+
+/// One token request; `Ok((status, body))` when a response arrived.
+async fn post(
+    http: &reqwest::Client,
+    target: &Target,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    let resp = http
+        .post(url)
+        .basic_auth(&target.client.id, Some(&target.client.secret))
+        .form(form)
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await?;
+    Ok((status, body.to_vec()))
+}
+
+/// A single request of the scenario's kind, for the sample check before a
+/// run; returns the parsed JSON body of a 2xx answer.
+pub async fn sample(http: &reqwest::Client, target: &Target, kind: DriverKind) -> Result<Value> {
+    let token = target.token.as_deref().unwrap_or("");
+    let (url, form): (&str, Vec<(&str, &str)>) = match kind {
+        DriverKind::ClientCredentials { .. } => (
+            &target.token_url,
+            vec![("grant_type", "client_credentials"), ("scope", SCOPE)],
+        ),
+        DriverKind::Password | DriverKind::Refresh => (&target.token_url, password_form()),
+        DriverKind::Introspect => (&target.introspect_url, introspect_form(token)),
+    };
+    let (status, body) = post(http, target, url, &form)
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "POST {url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    serde_json::from_slice(&body).with_context(|| format!("the answer of {url} is not JSON"))
+}
+
+/// introspect.lua's body.
+fn introspect_form(token: &str) -> Vec<(&'static str, &str)> {
+    vec![("token", token), ("token_type_hint", "access_token")]
+}
+
+fn password_form() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("grant_type", "password"),
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("scope", SCOPE),
+    ]
+}
+
+/// A fresh refresh token (password grant).
+async fn seed_chain(http: &reqwest::Client, target: &Target) -> Result<String> {
+    let v = sample(http, target, DriverKind::Password).await?;
+    v.get("refresh_token")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .context("the password grant returned no refresh_token (does the client have the refresh_token grant?)")
+}
+
+struct WorkerStats {
+    hist: Histogram<u64>,
+    requests: u64,
+    non_2xx: u64,
+    socket_errors: u64,
+    chain_restarts: u64,
+}
+
+fn histogram() -> Result<Histogram<u64>> {
+    Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).context("creating a histogram")
+}
+
+async fn worker(
+    http: reqwest::Client,
+    target: Target,
+    kind: DriverKind,
+    phase: Arc<AtomicU8>,
+    mut chain: Option<String>,
+) -> Result<WorkerStats> {
+    let mut st = WorkerStats {
+        hist: histogram()?,
+        requests: 0,
+        non_2xx: 0,
+        socket_errors: 0,
+        chain_restarts: 0,
+    };
+    let cc = [("grant_type", "client_credentials"), ("scope", SCOPE)];
+    let pw = password_form();
+    let token = target.token.clone().unwrap_or_default();
+    let intro = introspect_form(&token);
+    loop {
+        if phase.load(Ordering::Relaxed) == STOP {
+            break;
+        }
+        let t0 = Instant::now();
+        let res = match (kind, chain.as_deref()) {
+            (DriverKind::ClientCredentials { .. }, _) => {
+                post(&http, &target, &target.token_url, &cc).await
+            }
+            (DriverKind::Password, _) => post(&http, &target, &target.token_url, &pw).await,
+            (DriverKind::Introspect, _) => {
+                post(&http, &target, &target.introspect_url, &intro).await
+            }
+            (DriverKind::Refresh, Some(rt)) => {
+                let form = [("grant_type", "refresh_token"), ("refresh_token", rt)];
+                post(&http, &target, &target.token_url, &form).await
+            }
+            (DriverKind::Refresh, None) => bail!("refresh worker without a chain"),
+        };
+        let latency = t0.elapsed();
+        let counted = phase.load(Ordering::Relaxed) == MEASURE;
+        let ok = matches!(&res, Ok((s, _)) if (200..300).contains(s));
+        if counted {
+            st.requests += u64::from(res.is_ok());
+            match &res {
+                Ok(_) if !ok => st.non_2xx += 1,
+                Err(_) => st.socket_errors += 1,
+                Ok(_) => {}
+            }
+            if res.is_ok() {
+                st.hist
+                    .saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+            }
+        }
+        if kind == DriverKind::Refresh {
+            let next = match &res {
+                Ok((_, body)) if ok => serde_json::from_slice::<Value>(body)
+                    .ok()
+                    .and_then(|v| v.get("refresh_token")?.as_str().map(str::to_string)),
+                // No answer: the same token again (within the reuse grace it
+                // yields the same successor).
+                Err(_) => chain.clone(),
+                Ok(_) => None,
+            };
+            chain = match next {
+                Some(t) => Some(t),
+                None => {
+                    // The chain broke (an error answer): start a new one,
+                    // outside the figures but noted.
+                    st.chain_restarts += 1;
+                    Some(seed_chain(&http, &target).await?)
+                }
+            };
+        }
+    }
+    Ok(st)
+}
+
+pub struct Measured<T> {
+    pub load: LoadResult,
+    pub start: T,
+    pub end: T,
+    pub chain_restarts: u64,
+}
+
+/// Run `conn` workers for `warmup` then `duration`; `mark` is called when the
+/// measured window opens and when it closes.
+pub async fn run<T>(
+    kind: DriverKind,
+    target: &Target,
+    conn: usize,
+    warmup: Duration,
+    duration: Duration,
+    mut mark: impl FnMut() -> Result<T>,
+) -> Result<Measured<T>> {
+    let new_conn = matches!(kind, DriverKind::ClientCredentials { new_conn: true });
+    let phase = Arc::new(AtomicU8::new(WARMUP));
+    let mut set = tokio::task::JoinSet::new();
+
+    // Refresh chains start with one password grant per connection, before
+    // the clock (and the warm-up) starts.
+    let mut chains: Vec<Option<String>> = vec![None; conn];
+    let clients: Vec<reqwest::Client> = (0..conn)
+        .map(|_| http_client(1, new_conn))
+        .collect::<Result<_>>()?;
+    if kind == DriverKind::Refresh {
+        let mut seeds = tokio::task::JoinSet::new();
+        for (i, http) in clients.iter().enumerate() {
+            let (http, target) = (http.clone(), target.clone());
+            seeds.spawn(async move { (i, seed_chain(&http, &target).await) });
+        }
+        while let Some(done) = seeds.join_next().await {
+            let (i, token) = done.context("a seeding task failed")?;
+            chains[i] = Some(token.context("starting a refresh chain")?);
+        }
+    }
+
+    for (http, chain) in clients.into_iter().zip(chains) {
+        set.spawn(worker(http, target.clone(), kind, phase.clone(), chain));
+    }
+    tokio::time::sleep(warmup).await;
+    let start = mark()?;
+    let t0 = Instant::now();
+    phase.store(MEASURE, Ordering::Relaxed);
+    tokio::time::sleep(duration).await;
+    phase.store(STOP, Ordering::Relaxed);
+    let elapsed = t0.elapsed();
+    let end = mark()?;
+
+    let mut hist = histogram()?;
+    let (mut requests, mut non_2xx, mut socket_errors, mut chain_restarts) = (0, 0, 0, 0);
+    let drain = async {
+        while let Some(done) = set.join_next().await {
+            let st = done.context("a driver task panicked")??;
+            hist.add(&st.hist).context("merging histograms")?;
+            requests += st.requests;
+            non_2xx += st.non_2xx;
+            socket_errors += st.socket_errors;
+            chain_restarts += st.chain_restarts;
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_secs(60), drain)
+        .await
+        .context("driver tasks did not stop in time")??;
+
+    let secs = elapsed.as_secs_f64();
+    let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
+    Ok(Measured {
+        load: LoadResult {
+            requests,
+            elapsed_s: secs,
+            rps: requests as f64 / secs.max(1e-9),
+            p50_ms: q(0.50),
+            p99_ms: q(0.99),
+            non_2xx,
+            socket_errors,
+        },
+        start,
+        end,
+        chain_restarts,
+    })
+}
