@@ -485,7 +485,7 @@ fn expiry_inactivity_and_disabled_users() {
     let at = login(s, &c, "alice", "api:read");
 
     // expires_at as Unix seconds or RFC 3339; never in the past.
-    let soon = now() + 2;
+    let soon = now() + 6;
     let (status, short) = create(
         s,
         &at,
@@ -523,7 +523,7 @@ fn expiry_inactivity_and_disabled_users() {
         (Some(true), Some(soon)),
         "{v}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(3_100));
+    std::thread::sleep(std::time::Duration::from_millis(6_100));
     assert_eq!(introspect(s, &rs, &short_token), json!({"active": false}));
     assert_eq!(forward(s, &[(FA_HEADER, &short_token)]).status(), 401);
     let (_, v) = call(
