@@ -1,12 +1,12 @@
 //! Is a presented access token good? Used by userinfo, `/api/auth/me` and
 //! introspection. A JWT's signature and `iss` are checked by the server
 //! (which holds the keys); this decides from the record: not revoked, not
-//! expired, its session live, its user enabled. So a revoked JWT stops
+//! expired, its session live, its client and its user enabled. So a revoked JWT stops
 //! working at once.
 
 use crate::error::OAuthError;
 use crate::model::{AccessToken, User};
-use crate::ports::{SessionStore, TokenStore, UserStore};
+use crate::ports::{ClientStore, SessionStore, TokenStore, UserStore};
 use crate::secret::hash_token;
 
 /// How the token was presented.
@@ -24,7 +24,7 @@ pub fn resolve<T>(
     now: i64,
 ) -> Result<Option<(AccessToken, Option<User>)>, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore,
 {
     let record = match token {
         TokenRef::Jti(jti) => tx.get_access_token_by_jti(jti)?,
@@ -41,6 +41,11 @@ where
             Some(s) if s.revoked_at.is_none() && s.expires_at > now => {}
             _ => return Ok(None),
         }
+    }
+    // A disabled (or deleted) client's tokens stop at once, as a disabled user's do.
+    match tx.get_client(&record.client_id)? {
+        Some(c) if !c.disabled => {}
+        _ => return Ok(None),
     }
     let user = match &record.user_id {
         Some(id) => match tx.get_user(id)? {

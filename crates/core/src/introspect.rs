@@ -19,7 +19,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::issuer::Issuer;
 use crate::model::{AccessToken, Client, PersonalAccessToken, RefreshToken, User};
 use crate::pats::{self, PatCheck, PatPolicy};
-use crate::ports::{PatStore, SessionStore, TokenStore, UserStore};
+use crate::ports::{ClientStore, PatStore, SessionStore, TokenStore, UserStore};
 use crate::secret::hash_token;
 use crate::tokens::TokenPolicy;
 
@@ -160,7 +160,7 @@ pub fn admin_caller<T>(
     now: i64,
 ) -> Result<Result<Caller, BearerRefusal>, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore,
 {
     let Some((record, user)) = access::resolve(tx, token, now)? else {
         return Ok(Err(BearerRefusal::InvalidToken));
@@ -286,7 +286,7 @@ fn live_refresh<T>(
     now: i64,
 ) -> Result<Option<(RefreshToken, Option<User>)>, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore,
 {
     let Some(rt) = tx.get_refresh_token(hash)? else {
         return Ok(None);
@@ -342,7 +342,7 @@ fn live_token<T>(
     now: i64,
 ) -> Result<Option<TokenInfo>, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore + PatStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore + PatStore,
 {
     Ok(match kind {
         TokenUse::Access => access::resolve(tx, TokenRef::Opaque(token), now)?
@@ -370,7 +370,7 @@ pub fn introspect<T>(
     now: i64,
 ) -> Result<Introspection, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore + PatStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore + PatStore,
 {
     let pat_check = PatCheck::store_only(PatPolicy::default());
     introspect_with(tx, issuer, policy, &pat_check, caller, token, hint, now)
@@ -391,7 +391,7 @@ pub fn introspect_with<T>(
     now: i64,
 ) -> Result<Introspection, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore + PatStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore + PatStore,
 {
     let found = match token {
         Presented::UnverifiedJwt => None,

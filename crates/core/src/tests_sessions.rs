@@ -174,3 +174,24 @@ fn resolve_refuses_tokens_of_revoked_or_expired_sessions_and_disabled_users() {
     h.store.users.clear();
     assert!(!live(&mut h, &t.access_token, T0 + 1), "deleted user");
 }
+
+#[test]
+fn resolve_refuses_tokens_of_a_disabled_client() {
+    let (mut h, client, _, t) = setup(TokenFormat::Opaque);
+    assert!(live(&mut h, &t.access_token, T0 + 1));
+    let c = h
+        .store
+        .clients
+        .iter_mut()
+        .find(|c| c.id == client.id)
+        .unwrap();
+    c.disabled = true;
+    assert!(
+        !live(&mut h, &t.access_token, T0 + 1),
+        "a disabled client's tokens stop at once"
+    );
+    h.store.clients.iter_mut().for_each(|c| c.disabled = false);
+    assert!(live(&mut h, &t.access_token, T0 + 1));
+    h.store.clients.retain(|c| c.id != client.id);
+    assert!(!live(&mut h, &t.access_token, T0 + 1), "deleted client");
+}

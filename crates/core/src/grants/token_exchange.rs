@@ -40,7 +40,9 @@ use crate::introspect::Presented;
 use crate::model::{Client, GrantType, Scopes, TokenFormat, User};
 use crate::params::Params;
 use crate::pats::{self, PatCheck};
-use crate::ports::{AuditStore, PatStore, Random, SessionStore, TokenStore, UserStore};
+use crate::ports::{
+    AuditStore, ClientStore, PatStore, Random, SessionStore, TokenStore, UserStore,
+};
 use crate::sessions::audit;
 use crate::tokens::{audience, mint_access, requested_scope, Ctx, Material, TokenResponse};
 
@@ -95,7 +97,7 @@ fn subject<T>(
     now: i64,
 ) -> Result<Subject, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore + PatStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore + PatStore,
 {
     let access = match token {
         Presented::UnverifiedJwt => return Err(bad_subject()),
@@ -168,7 +170,7 @@ pub fn handle<T>(
     pat_check: &PatCheck,
 ) -> Result<Exchanged, OAuthError>
 where
-    T: TokenStore + SessionStore + UserStore + PatStore + AuditStore,
+    T: TokenStore + SessionStore + UserStore + ClientStore + PatStore + AuditStore,
 {
     super::require_grant(client, GrantType::TokenExchange)?;
     // RFC 8693 §2.1: subject_token and subject_token_type are REQUIRED.
