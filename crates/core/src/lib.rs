@@ -35,6 +35,8 @@ pub mod users;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
+mod tests_props;
+#[cfg(test)]
 mod tests_sessions;
 
 pub use error::{ErrorCode, OAuthError};
