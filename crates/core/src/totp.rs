@@ -4,6 +4,39 @@
 
 use totp_rs::{Algorithm, Builder, Secret};
 
+use crate::error::OAuthError;
+use crate::ports::UserStore;
+
+/// The result of a second-factor attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpCheck {
+    Accepted,
+    /// Not the code for now (± one step).
+    Wrong,
+    /// The right code, but its step was already used.
+    Replayed,
+}
+
+/// Check `code` for `user_id` at `now` and spend its step: RFC 6238 §5.2
+/// says a code is accepted once. The one second-factor rule, for the
+/// password grant and the sign-in pages alike.
+pub fn verify_and_use(
+    tx: &mut impl UserStore,
+    user_id: &str,
+    secret_base32: &str,
+    code: &str,
+    now: i64,
+) -> Result<OtpCheck, OAuthError> {
+    let Some(step) = check(secret_base32, code, now) else {
+        return Ok(OtpCheck::Wrong);
+    };
+    Ok(if tx.use_totp_step(user_id, step)? {
+        OtpCheck::Accepted
+    } else {
+        OtpCheck::Replayed
+    })
+}
+
 /// The time step a code matches at `now`, or `None`.
 pub fn check(secret_base32: &str, code: &str, now: i64) -> Option<i64> {
     let code = code.trim();

@@ -87,12 +87,12 @@ where
             // So a CLI can prompt for the code and try again.
             return denied("OTP required: send the current code as otp", false);
         };
-        let Some(step) = totp::check(secret, code, ctx.now) else {
-            return denied("invalid OTP", true);
-        };
-        // RFC 6238 §5.2: a code is accepted once.
-        if !tx.use_totp_step(&user.id, step)? {
-            return denied("OTP already used: wait for the next code", true);
+        match totp::verify_and_use(tx, &user.id, secret, code, ctx.now)? {
+            totp::OtpCheck::Accepted => {}
+            totp::OtpCheck::Wrong => return denied("invalid OTP", true),
+            totp::OtpCheck::Replayed => {
+                return denied("OTP already used: wait for the next code", true)
+            }
         }
         amr.push("otp".into());
         amr.push("mfa".into());

@@ -634,19 +634,15 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
                         .map_err(|e| OAuthError::server(e.to_string()))?,
                     None => return Ok(Ok(user)),
                 };
-                let Some(step) = totp::check(&secret, &code, t) else {
-                    throttle::record(tx, &st.throttle, &user.username, true, t)?;
-                    return Ok(Err((user, "That code is not right. Try the current one.")));
+                let refusal = match totp::verify_and_use(tx, &user.id, &secret, &code, t)? {
+                    totp::OtpCheck::Accepted => return Ok(Ok(user)),
+                    totp::OtpCheck::Wrong => "That code is not right. Try the current one.",
+                    totp::OtpCheck::Replayed => {
+                        "That code was already used. Wait for the next one."
+                    }
                 };
-                // RFC 6238 §5.2: each code once.
-                if !tx.use_totp_step(&user.id, step)? {
-                    throttle::record(tx, &st.throttle, &user.username, true, t)?;
-                    return Ok(Err((
-                        user,
-                        "That code was already used. Wait for the next one.",
-                    )));
-                }
-                Ok(Ok(user))
+                throttle::record(tx, &st.throttle, &user.username, true, t)?;
+                Ok(Err((user, refusal)))
             },
         )
     })
