@@ -347,3 +347,29 @@ impl Server {
         (status, res.text().expect("revocation body"))
     }
 }
+
+/// Verify a JWT of this server against its JWKS: the header must carry
+/// `typ`; `validation` sets the algorithm, audience and required claims.
+/// Returns the header's algorithm and the claims.
+pub fn verify_jwt(
+    s: &Server,
+    jwt: &str,
+    typ: &str,
+    validation: impl FnOnce(jsonwebtoken::Algorithm) -> jsonwebtoken::Validation,
+) -> (jsonwebtoken::Algorithm, Value) {
+    let header = jsonwebtoken::decode_header(jwt).expect("a JWT header");
+    assert_eq!(header.typ.as_deref(), Some(typ));
+    let jwks: jsonwebtoken::jwk::JwkSet = s.get("/oauth/jwks").json().expect("JWKS");
+    let jwk = jwks
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("kid in JWKS");
+    let mut v = validation(header.alg);
+    v.set_issuer(&[s.issuer.as_str()]);
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("usable JWK");
+    (
+        header.alg,
+        jsonwebtoken::decode::<Value>(jwt, &key, &v)
+            .expect("signature and claims verify")
+            .claims,
+    )
+}

@@ -2,7 +2,7 @@
 //! (introspection, `/api/auth/me`, forward auth), token exchange (RFC 8693)
 //! and the forward-auth endpoint, against the real binary.
 
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{decode_header, Algorithm, Validation};
 use portcullis_core::model::{PatKind, PersonalAccessToken, Scopes};
 use portcullis_core::ports::PatStore;
 use portcullis_e2e::{add_client, add_user, cli, databases, Server, TestClient, TestDb};
@@ -112,19 +112,13 @@ fn forwarded_jwt(res: &reqwest::blocking::Response) -> String {
 
 /// Verify an RFC 9068 access token against the JWKS for `audience`.
 fn verify(s: &Server, jwt: &str, audience: &str) -> Value {
-    let header = decode_header(jwt).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let jwks: jsonwebtoken::jwk::JwkSet = s.get("/oauth/jwks").json().unwrap();
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid in JWKS");
-    let mut v = Validation::new(header.alg);
-    v.set_audience(&[audience]);
-    v.set_issuer(&[s.issuer.as_str()]);
-    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    decode::<Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &v)
-        .unwrap()
-        .claims
+    portcullis_e2e::verify_jwt(s, jwt, "at+jwt", |a| {
+        let mut v = Validation::new(a);
+        v.set_audience(&[audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v
+    })
+    .1
 }
 
 fn now() -> i64 {
