@@ -50,6 +50,23 @@ pub fn retirements(
         .collect()
 }
 
+/// Algorithms due for a scheduled rotation at `now`: those whose newest
+/// unretired key (signing or waiting to sign) was created `period` or more
+/// seconds ago. A rotation makes a new key, so each is due once per period.
+pub fn rotations_due(keys: &[SigningKey], now: i64, period: i64) -> Vec<SigningAlg> {
+    SigningAlg::ALL
+        .iter()
+        .copied()
+        .filter(|&alg| {
+            published_keys(keys, now)
+                .filter(|k| k.alg == alg)
+                .map(|k| k.created_at)
+                .max()
+                .is_some_and(|newest| now - newest >= period)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +116,24 @@ mod tests {
         ];
         let r = retirements(&keys, SigningAlg::Rs256, 1000, 60, 3600);
         assert_eq!(r, vec![("a".to_string(), 4660)]);
+    }
+
+    #[test]
+    fn rotation_is_due_once_the_newest_key_is_a_period_old() {
+        let keys = vec![
+            key("a", SigningAlg::Rs256, 100, None),
+            key("b", SigningAlg::Rs256, 900, None),
+            key("e", SigningAlg::Es256, 100, None),
+            key("gone", SigningAlg::EdDsa, 100, Some(150)),
+        ];
+        // RS256's newest key is 900: not due at 1000 with a period of 500.
+        assert_eq!(rotations_due(&keys, 1000, 500), vec![SigningAlg::Es256]);
+        assert_eq!(
+            rotations_due(&keys, 1400, 500),
+            vec![SigningAlg::Rs256, SigningAlg::Es256]
+        );
+        // An algorithm without a published key is not rotated (it is created).
+        assert!(!rotations_due(&keys, 10_000, 500).contains(&SigningAlg::EdDsa));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod issuer;
+pub mod janitor;
 pub mod keys;
 pub mod model;
 pub mod params;

@@ -213,6 +213,79 @@ pub trait InitialAccessTokenStore {
     fn use_initial_access_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool>;
 }
 
+/// What the janitor deletes: rows that no request can use any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purge {
+    /// Authorization codes that expired before the cutoff.
+    Codes,
+    /// Access-token records that expired before the cutoff.
+    AccessTokens,
+    /// Refresh-token records that expired before the cutoff.
+    RefreshTokens,
+    /// Token sessions that expired before the cutoff (their tokens go with them).
+    SessionsExpired,
+    /// Token sessions revoked before the cutoff (their tokens go with them).
+    SessionsRevoked,
+    /// Browser sessions that expired before the cutoff.
+    BrowserSessionsExpired,
+    /// Browser sessions ended before the cutoff.
+    BrowserSessionsRevoked,
+    /// Audit events recorded before the cutoff.
+    AuditEvents,
+    /// Throttle windows opened before the cutoff.
+    LoginAttempts,
+    /// Initial access tokens that expired before the cutoff.
+    InitialAccessTokens,
+}
+
+impl Purge {
+    pub const ALL: [Purge; 10] = [
+        Purge::Codes,
+        Purge::AccessTokens,
+        Purge::RefreshTokens,
+        Purge::SessionsExpired,
+        Purge::SessionsRevoked,
+        Purge::BrowserSessionsExpired,
+        Purge::BrowserSessionsRevoked,
+        Purge::AuditEvents,
+        Purge::LoginAttempts,
+        Purge::InitialAccessTokens,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purge::Codes => "codes",
+            Purge::AccessTokens => "access_tokens",
+            Purge::RefreshTokens => "refresh_tokens",
+            Purge::SessionsExpired => "sessions_expired",
+            Purge::SessionsRevoked => "sessions_revoked",
+            Purge::BrowserSessionsExpired => "browser_sessions_expired",
+            Purge::BrowserSessionsRevoked => "browser_sessions_revoked",
+            Purge::AuditEvents => "audit_events",
+            Purge::LoginAttempts => "login_attempts",
+            Purge::InitialAccessTokens => "initial_access_tokens",
+        }
+    }
+}
+
+/// Housekeeping: deletes in bounded batches, so each call is one short
+/// transaction.
+pub trait JanitorStore {
+    /// Delete at most `limit` rows of `what` from before `cutoff`; returns
+    /// how many went.
+    fn purge(&mut self, what: Purge, cutoff: i64, limit: i64) -> StoreResult<usize>;
+    /// Dynamically registered clients (those holding a registration access
+    /// token) created, and last given a token, before `unused_since`, that
+    /// hold nothing live at `now`: no unexpired, unrevoked access or refresh
+    /// token, no live session, no live personal access token. At most `limit`.
+    fn idle_dynamic_clients(
+        &mut self,
+        unused_since: i64,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+}
+
 /// Where a page of an admin list starts: the sort key `(at, id)` of the
 /// last item already seen. Lists are ordered by that key, ascending (the
 /// audit trail: descending), and a page holds the items strictly after it.

@@ -66,9 +66,18 @@ enum Command {
     /// Initial access tokens for dynamic client registration (registration.policy = "token").
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCmd),
+    /// Housekeeping.
+    #[command(subcommand)]
+    Janitor(JanitorCmd),
     /// Settings.
     #[command(subcommand)]
     Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum JanitorCmd {
+    /// Delete expired codes, tokens and sessions, old audit events and idle dynamic clients now (what the server does every janitor.interval_secs); prints what went.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -293,6 +302,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             expires_in,
             max_uses,
         }) => registration_token_create(&store, &config, expires_in, max_uses)?,
+        Command::Janitor(JanitorCmd::Run) => {
+            let swept = crate::janitor::sweep(&store, &config, now())?;
+            print(&json!({ "deleted": swept }));
+        }
         Command::Serve { .. } | Command::Config(_) => {}
     }
     Ok(())

@@ -50,6 +50,8 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// Personal access tokens (`/api/pats`) and the forward-auth endpoint for gateways (`/oauth/forward-auth`).
     pub pats: PatsConfig,
+    /// Housekeeping in the background: expired rows, old audit events, idle dynamic clients.
+    pub janitor: JanitorConfig,
 }
 
 /// Database pool and connection settings.
@@ -199,6 +201,36 @@ pub struct KeysConfig {
     pub propagation_delay_secs: i64,
     /// Seconds between reloads of the key set from the database, so that a rotation made by another node or the CLI is picked up.
     pub reload_interval_secs: u64,
+    /// Rotate each algorithm's signing key once its newest key is this many seconds old (checked at every reload); the old key stays in the JWKS until every token it signed has expired. 0 rotates only by hand (`portcullis keys rotate`).
+    pub rotation_period_secs: i64,
+}
+
+/// Housekeeping in the background. Every node may run it: deletes are idempotent.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct JanitorConfig {
+    /// Seconds between runs. Each run deletes expired codes, tokens, sessions, throttle windows and initial access tokens, audit events past retention and idle dynamic clients, in batches of `batch_size`, one short transaction each. 0 turns the janitor off (`portcullis janitor run` still works).
+    pub interval_secs: u64,
+    /// Rows deleted per transaction.
+    pub batch_size: i64,
+    /// Milliseconds to pause between two batches, so that requests get the database in between.
+    pub batch_pause_ms: u64,
+    /// Seconds audit events are kept. 0 keeps them forever.
+    pub audit_retention_secs: i64,
+    /// A dynamically registered client (RFC 7591) that has not received a token for this many seconds and holds no live token, session or personal access token is removed. 0 keeps them forever.
+    pub dynamic_client_idle_secs: i64,
+}
+
+impl Default for JanitorConfig {
+    fn default() -> Self {
+        JanitorConfig {
+            interval_secs: 300,
+            batch_size: 500,
+            batch_pause_ms: 10,
+            audit_retention_secs: 90 * 86_400,
+            dynamic_client_idle_secs: 30 * 86_400,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -241,6 +273,7 @@ impl Default for Config {
             pages: PagesConfig::default(),
             registration: RegistrationConfig::default(),
             pats: PatsConfig::default(),
+            janitor: JanitorConfig::default(),
         }
     }
 }
@@ -324,6 +357,7 @@ impl Default for KeysConfig {
         KeysConfig {
             propagation_delay_secs: 300,
             reload_interval_secs: 30,
+            rotation_period_secs: 90 * 86_400,
         }
     }
 }
@@ -477,6 +511,26 @@ impl Config {
                 "keys.propagation_delay_secs must not be negative".into(),
             ));
         }
+        for (key, v) in [
+            ("keys.rotation_period_secs", self.keys.rotation_period_secs),
+            (
+                "janitor.audit_retention_secs",
+                self.janitor.audit_retention_secs,
+            ),
+            (
+                "janitor.dynamic_client_idle_secs",
+                self.janitor.dynamic_client_idle_secs,
+            ),
+        ] {
+            if v < 0 {
+                return Err(ConfigError(format!(
+                    "{key} must not be negative (0: never)"
+                )));
+            }
+        }
+        if self.janitor.batch_size < 1 {
+            return Err(ConfigError("janitor.batch_size must be at least 1".into()));
+        }
         Ok(())
     }
 
@@ -511,6 +565,18 @@ impl Config {
             max_failures: self.login.max_failures,
             window: self.login.failure_window_secs,
             block: self.login.block_secs,
+        }
+    }
+
+    /// What the janitor keeps, and for how long.
+    pub fn janitor_policy(&self) -> portcullis_core::janitor::JanitorPolicy {
+        let positive = |secs: i64| (secs > 0).then_some(secs);
+        portcullis_core::janitor::JanitorPolicy {
+            audit_retention: positive(self.janitor.audit_retention_secs),
+            dynamic_client_idle: positive(self.janitor.dynamic_client_idle_secs),
+            // A registration window blocks until a whole window has passed.
+            throttle_span: (self.login.failure_window_secs + self.login.block_secs)
+                .max(2 * self.registration.rate_window_secs),
         }
     }
 

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use portcullis_core::keys as schedule;
 use portcullis_core::model::{SigningAlg, SigningKey};
-use portcullis_core::ports::{KeyStore, StoreError};
+use portcullis_core::ports::{KeyStore, SecretStore, StoreError};
 use portcullis_storage::Store;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -343,6 +343,10 @@ impl Keys {
         }
     }
 
+    pub fn sealer(&self) -> &SecretBox {
+        &self.sealer
+    }
+
     pub fn current(&self) -> Arc<KeyRing> {
         match self.ring.read() {
             Ok(g) => Arc::clone(&g),
@@ -390,19 +394,78 @@ pub fn rotate(
     for &alg in algs {
         let g = generate(alg)?;
         let record = to_record(&g, alg, sealer, now, now + propagation_delay)?;
-        store.write(|tx| -> Result<(), KeyError> {
-            let existing = tx.list_keys()?;
-            for (kid, at) in
-                schedule::retirements(&existing, alg, now, propagation_delay, max_token_lifetime)
-            {
-                tx.set_key_retires_at(&kid, at)?;
-            }
-            tx.insert_key(&record)?;
-            Ok(())
-        })?;
+        store.write(|tx| install(tx, &record, now, propagation_delay, max_token_lifetime))?;
         out.push(record);
     }
     Ok(out)
+}
+
+/// The scheduled rotation (`keys.rotation_period_secs`): rotate each
+/// algorithm whose newest key is a period old. Every node runs this; a
+/// claim row (unique per algorithm and replaced key) lets exactly one of
+/// them rotate, and the others pick the new key up at their next reload.
+pub fn rotate_due(
+    store: &Store,
+    sealer: &SecretBox,
+    now: i64,
+    period: i64,
+    propagation_delay: i64,
+    max_token_lifetime: i64,
+) -> Result<Vec<SigningKey>, KeyError> {
+    if period <= 0 {
+        return Ok(Vec::new());
+    }
+    let existing = store.read(|tx| tx.list_keys())?;
+    let mut out = Vec::new();
+    for alg in schedule::rotations_due(&existing, now, period) {
+        // Generated outside the transaction: an RSA key takes a while.
+        let g = generate(alg)?;
+        let record = to_record(&g, alg, sealer, now, now + propagation_delay)?;
+        let rotated = store.write(|tx| -> Result<bool, KeyError> {
+            let existing = tx.list_keys()?;
+            if !schedule::rotations_due(&existing, now, period).contains(&alg) {
+                return Ok(false);
+            }
+            let newest = schedule::published_keys(&existing, now)
+                .filter(|k| k.alg == alg)
+                .max_by_key(|k| (k.created_at, k.kid.clone()))
+                .map(|k| k.kid.clone())
+                .unwrap_or_default();
+            let claim = format!("key_rotation:{alg}:{newest}");
+            if tx.get_or_insert_secret(&claim, &record.kid, now)? != record.kid {
+                return Ok(false);
+            }
+            install(tx, &record, now, propagation_delay, max_token_lifetime)?;
+            Ok(true)
+        })?;
+        if rotated {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// Insert a new key and schedule the retirement of the older keys of its
+/// algorithm.
+fn install(
+    tx: &mut portcullis_storage::Tx<'_>,
+    record: &SigningKey,
+    now: i64,
+    propagation_delay: i64,
+    max_token_lifetime: i64,
+) -> Result<(), KeyError> {
+    let existing = tx.list_keys()?;
+    for (kid, at) in schedule::retirements(
+        &existing,
+        record.alg,
+        now,
+        propagation_delay,
+        max_token_lifetime,
+    ) {
+        tx.set_key_retires_at(&kid, at)?;
+    }
+    tx.insert_key(record)?;
+    Ok(())
 }
 
 #[cfg(test)]

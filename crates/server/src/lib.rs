@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod endpoints;
 pub mod extract;
+pub mod janitor;
 pub mod keys;
 pub mod logging;
 pub mod openapi;

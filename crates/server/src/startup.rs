@@ -131,11 +131,8 @@ impl Application {
             store.clone(),
             Duration::from_secs(config.pats.last_used_flush_secs.max(1)),
         );
-        spawn_key_reload(
-            keys,
-            store,
-            Duration::from_secs(config.keys.reload_interval_secs.max(1)),
-        );
+        crate::janitor::spawn(store.clone(), config.clone());
+        spawn_key_reload(keys, store, config.clone());
         Ok(Application {
             server,
             address,
@@ -213,19 +210,40 @@ fn ensure_login_client(store: &Store) -> Result<String, StartupError> {
 }
 
 /// Reload the key set now and then, so rotations made by another node or
-/// by `portcullis keys rotate` are published and used here too.
-fn spawn_key_reload(keys: Arc<Keys>, store: Store, every: Duration) {
+/// by `portcullis keys rotate` are published and used here too; rotate
+/// first when `keys.rotation_period_secs` says a key is due.
+fn spawn_key_reload(keys: Arc<Keys>, store: Store, config: Config) {
+    let every = Duration::from_secs(config.keys.reload_interval_secs.max(1));
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(every);
         tick.tick().await;
         loop {
             tick.tick().await;
-            let (keys, store) = (Arc::clone(&keys), store.clone());
-            match web::block(move || keys.reload(&store)).await {
+            let (keys, store, config) = (Arc::clone(&keys), store.clone(), config.clone());
+            match web::block(move || scheduled_rotation_and_reload(&keys, &store, &config)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(cause = %e, "key reload failed"),
+                Ok(Err(e)) => tracing::warn!(cause = %e, "key rotation or reload failed"),
                 Err(e) => tracing::warn!(cause = %e, "key reload did not run"),
             }
         }
     });
+}
+
+fn scheduled_rotation_and_reload(
+    keys: &Keys,
+    store: &Store,
+    config: &Config,
+) -> Result<(), keys::KeyError> {
+    let rotated = keys::rotate_due(
+        store,
+        keys.sealer(),
+        now(),
+        config.keys.rotation_period_secs,
+        config.keys.propagation_delay_secs,
+        config.max_signed_token_lifetime(),
+    )?;
+    for k in &rotated {
+        tracing::info!(kid = %k.kid, alg = %k.alg, activates_at = k.activates_at, "signing key rotated on schedule");
+    }
+    keys.reload(store)
 }

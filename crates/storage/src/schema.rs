@@ -26,6 +26,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         secret_expires_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
     }
 }
 

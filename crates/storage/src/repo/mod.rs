@@ -9,6 +9,7 @@ mod clients;
 mod codes;
 mod consents;
 mod initial_access_tokens;
+mod janitor;
 mod keys;
 mod pats;
 mod secrets;

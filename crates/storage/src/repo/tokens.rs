@@ -4,7 +4,10 @@ use portcullis_core::ports::{StoreError, StoreResult, TokenStore};
 
 use super::{list_text, parse, parse_list, parse_scopes, record};
 use crate::error::OrStore;
-use crate::schema::{access_tokens as access, refresh_tokens as refresh};
+use crate::schema::{access_tokens as access, clients, refresh_tokens as refresh};
+
+/// How stale `clients.last_used_at` may get before a new token updates it.
+const LAST_USED_GRANULARITY: i64 = 3600;
 use crate::Tx;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -118,8 +121,21 @@ impl TokenStore for Tx<'_> {
         diesel::insert_into(access::table)
             .values(&AccessRow::from(token))
             .execute(self.conn)
-            .store()
-            .map(drop)
+            .store()?;
+        // The client's last use, kept to the hour (so this rarely writes):
+        // the janitor removes dynamic clients idle for long.
+        let now = token.issued_at;
+        diesel::update(
+            clients::table.find(&token.client_id).filter(
+                clients::last_used_at
+                    .is_null()
+                    .or(clients::last_used_at.le(now - LAST_USED_GRANULARITY)),
+            ),
+        )
+        .set(clients::last_used_at.eq(now))
+        .execute(self.conn)
+        .store()
+        .map(drop)
     }
 
     fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>> {

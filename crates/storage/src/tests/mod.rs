@@ -3,6 +3,7 @@
 
 mod admin;
 mod fixtures;
+mod janitor;
 mod migrations;
 mod records;
 mod single_use;
