@@ -87,7 +87,7 @@ fn compose_services_ports_and_environment_match_the_configuration() {
     );
     // The issuer names the published address.
     let issuer = url::Url::parse(&env["PORTCULLIS_ISSUER"]).unwrap();
-    let published = ports[0].rsplitn(2, ':').nth(1).unwrap();
+    let published = ports[0].rsplit_once(':').unwrap().0;
     assert_eq!(
         format!("{}:{}", issuer.host_str().unwrap(), issuer.port().unwrap()),
         published

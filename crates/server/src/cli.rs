@@ -343,7 +343,12 @@ fn serve(config: Config) -> Result<(), Failure> {
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let app = Application::build(config)?;
-        print(&json!({"listening": app.address().to_string(), "issuer": app.issuer().as_str()}));
+        let mut started =
+            json!({"listening": app.address().to_string(), "issuer": app.issuer().as_str()});
+        if let Some(m) = app.metrics_address() {
+            started["metrics"] = json!(m.to_string());
+        }
+        print(&started);
         tracing::info!(address = %app.address(), issuer = %app.issuer(), "portcullis listening");
         app.run_until_stopped()
             .await

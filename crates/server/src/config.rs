@@ -52,6 +52,27 @@ pub struct Config {
     pub pats: PatsConfig,
     /// Housekeeping in the background: expired rows, old audit events, idle dynamic clients.
     pub janitor: JanitorConfig,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` (Prometheus text format): requests and latency by endpoint and grant type, tokens issued, errors by code, login failures, database pool use.
+    pub enabled: bool,
+    /// A separate address and port (such as `127.0.0.1:9090`) that serves only `/metrics`, to keep it off the public port. Unset: `/metrics` is served on `bind`, beside `/healthz`.
+    pub bind: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            bind: None,
+        }
+    }
 }
 
 /// Database pool and connection settings.
@@ -274,6 +295,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             pats: PatsConfig::default(),
             janitor: JanitorConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod janitor;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod passwords;

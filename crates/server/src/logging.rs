@@ -11,7 +11,11 @@ use actix_web::middleware::Next;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
+use actix_web::{web, HttpMessage};
+
 use crate::config::LogFormat;
+use crate::metrics::{ErrorLabel, GrantLabel, RequestSample};
+use crate::state::AppState;
 
 pub fn init(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -57,6 +61,19 @@ pub async fn access_log(
     }
     let status = res.status().as_u16();
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        let request = res.request();
+        let endpoint = request.match_pattern();
+        let grant_type = request.extensions().get::<GrantLabel>().map_or("", |g| g.0);
+        state.metrics.request(&RequestSample {
+            endpoint: endpoint.as_deref().unwrap_or("unmatched"),
+            method: &method,
+            status,
+            grant_type,
+            error: res.response().extensions().get::<ErrorLabel>().map(|e| e.0),
+            micros,
+        });
+    }
     span.in_scope(|| tracing::info!(%method, %path, status, micros, "request"));
     Ok(res)
 }

@@ -152,6 +152,7 @@ pub struct Health {
         endpoints::jwks::jwks,
         endpoints::health::healthz,
         endpoints::health::readyz,
+        crate::metrics::metrics,
         endpoints::authorize::authorize,
         endpoints::authorize::login,
         endpoints::authorize::otp,

@@ -103,9 +103,13 @@ pub fn json_error(e: &OAuthError) -> HttpResponse {
         (Some(d), false) => json!({"error": e.code.as_str(), "error_description": d}),
         _ => json!({"error": e.code.as_str()}),
     };
-    HttpResponse::build(status)
+    let mut res = HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
+        .json(body);
+    // For /metrics: failures by error code.
+    res.extensions_mut()
+        .insert(crate::metrics::ErrorLabel(e.code.as_str()));
+    res
 }
 
 /// A blocking task that failed to run (pool gone, thread panicked).

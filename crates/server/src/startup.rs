@@ -55,6 +55,32 @@ pub struct Application {
     server: actix_web::dev::Server,
     address: std::net::SocketAddr,
     issuer: Issuer,
+    /// The separate `/metrics` listener (`metrics.bind`), if any.
+    metrics: Option<(actix_web::dev::Server, std::net::SocketAddr)>,
+}
+
+/// A listener of its own that serves only `/metrics`.
+fn metrics_server(
+    bind: &str,
+    state: web::Data<AppState>,
+) -> Result<(actix_web::dev::Server, std::net::SocketAddr), StartupError> {
+    let failed = |e: std::io::Error| StartupError::Bind {
+        addr: format!("metrics.bind {bind}"),
+        cause: e.to_string(),
+    };
+    let listener = TcpListener::bind(bind).map_err(failed)?;
+    let address = listener.local_addr().map_err(failed)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(crate::metrics::metrics))
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(failed)?
+    .run();
+    Ok((server, address))
 }
 
 impl Application {
@@ -96,6 +122,7 @@ impl Application {
         let pat_usage = Arc::new(crate::endpoints::pats::PatUsage::default());
         let state = web::Data::new(AppState {
             pat_usage: Arc::clone(&pat_usage),
+            metrics: Arc::default(),
             templates,
             openapi_json: crate::openapi::document(issuer.as_str()),
             metadata_json: discovery::document(&issuer, &config),
@@ -112,10 +139,20 @@ impl Application {
         });
 
         let route_issuer = issuer.clone();
+        let metrics_here = config.metrics.enabled && config.metrics.bind.is_none();
+        let metrics = match (&config.metrics.bind, config.metrics.enabled) {
+            (Some(bind), true) => Some(metrics_server(bind, state.clone())?),
+            _ => None,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, &route_issuer))
+                .configure(|cfg| {
+                    if metrics_here {
+                        cfg.route("/metrics", web::get().to(crate::metrics::metrics));
+                    }
+                })
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(logging::access_log))
         })
@@ -137,6 +174,7 @@ impl Application {
             server,
             address,
             issuer,
+            metrics,
         })
     }
 
@@ -148,8 +186,19 @@ impl Application {
         &self.issuer
     }
 
+    /// The separate metrics listener's address, if `metrics.bind` is set.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(|(_, a)| *a)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((metrics, _)) => {
+                let (main, metrics) = futures_util::future::join(self.server, metrics).await;
+                main.and(metrics)
+            }
+            None => self.server.await,
+        }
     }
 }
 

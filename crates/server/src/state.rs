@@ -37,6 +37,8 @@ pub struct AppState {
     pub templates: minijinja::Environment<'static>,
     /// Last uses of personal access tokens not yet written to the store.
     pub pat_usage: Arc<crate::endpoints::pats::PatUsage>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn now() -> i64 {

@@ -20,4 +20,4 @@ pub mod testing;
 mod tests;
 
 pub use conn::{AnyConnection, OpenError};
-pub use store::{Backend, Store, Tx};
+pub use store::{Backend, PoolState, Store, Tx};

@@ -24,6 +24,14 @@ impl fmt::Display for Backend {
     }
 }
 
+/// A snapshot of the connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// The database: a connection pool. Cheap to clone (shared pool).
 #[derive(Clone)]
 pub struct Store {
@@ -56,6 +64,16 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.target.backend()
+    }
+
+    /// How many connections the pool holds, how many are idle, and its limit.
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.pool.state();
+        PoolState {
+            connections: s.connections,
+            idle: s.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// `SELECT 1`: readiness.

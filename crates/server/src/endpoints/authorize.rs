@@ -451,6 +451,7 @@ async fn posted(
 
 /// Record a failed attempt for `username` (wrong password or code).
 async fn record_failure(state: &web::Data<AppState>, username: String) {
+    state.metrics.login_failure("page");
     let st = state.clone();
     let _ = web::block(move || {
         st.store
@@ -641,6 +642,7 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
                         "That code was already used. Wait for the next one."
                     }
                 };
+                st.metrics.login_failure("page");
                 throttle::record(tx, &st.throttle, &user.username, true, t)?;
                 Ok(Err((user, refusal)))
             },

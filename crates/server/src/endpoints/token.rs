@@ -4,7 +4,7 @@
 //! user), hash on the bounded pool, write (second factor, session, tokens).
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use portcullis_core::client_auth::{self, Credentials};
 use portcullis_core::grants::{
     self, authorization_code, client_credentials, password, refresh_token,
@@ -17,6 +17,7 @@ use portcullis_core::tokens::{invalid_grant, Outcome, TokenResponse};
 use portcullis_core::OAuthError;
 
 use crate::extract;
+use crate::metrics::{grant_label, GrantLabel};
 use crate::render::{blocking_failed, token_error, token_ok, ApiError};
 use crate::state::{now, read, write_grant, AppState};
 
@@ -31,8 +32,13 @@ pub async fn token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")));
-    match handle(&req, payload, &state).await {
-        Ok(resp) => token_ok(&resp),
+    let result = handle(&req, payload, &state).await;
+    let grant = req.extensions().get::<GrantLabel>().map_or("none", |g| g.0);
+    match result {
+        Ok(resp) => {
+            state.metrics.token_issued(grant);
+            token_ok(&resp)
+        }
         Err(e) => token_error(e, basic_used),
     }
 }
@@ -53,6 +59,8 @@ async fn handle(
 ) -> Result<Issued, ApiError> {
     let params = extract::form(req, payload).await?;
     let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    req.extensions_mut()
+        .insert(GrantLabel(grant_label(params.get("grant_type"))));
     let grant = grants::parse_grant_type(params.get("grant_type"))?;
     let issued = match grant {
         GrantType::Password => {
@@ -134,6 +142,7 @@ pub async fn password_login(
     let user = match (good, user) {
         (true, Some(u)) => u,
         _ => {
+            state.metrics.login_failure("password_grant");
             let username = request.username.clone();
             let st = state.clone();
             web::block(move || {
@@ -178,7 +187,10 @@ pub async fn password_login(
             Outcome::Denied {
                 login_failure: true,
                 ..
-            } => throttle::record(tx, &st.throttle, &request.username, true, ctx.now)?,
+            } => {
+                st.metrics.login_failure("password_grant");
+                throttle::record(tx, &st.throttle, &request.username, true, ctx.now)?
+            }
             Outcome::Denied { .. } => {}
         }
         Ok(outcome)
