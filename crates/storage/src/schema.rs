@@ -238,3 +238,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     initial_access_tokens,
 );
+
+/// Every table, for checks that visit them all.
+pub const TABLES: [&str; 14] = [
+    "clients",
+    "users",
+    "signing_keys",
+    "sessions",
+    "browser_sessions",
+    "authorization_codes",
+    "access_tokens",
+    "refresh_tokens",
+    "consents",
+    "personal_access_tokens",
+    "audit_events",
+    "server_secrets",
+    "login_attempts",
+    "initial_access_tokens",
+];

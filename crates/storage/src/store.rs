@@ -76,6 +76,39 @@ impl Store {
         }
     }
 
+    /// The database's own consistency check: SQLite's `PRAGMA
+    /// integrity_check` (every page, index and constraint); on PostgreSQL,
+    /// which keeps its own consistency across crashes, a query over every
+    /// table. Returns the problems found (empty: intact).
+    pub fn integrity_check(&self) -> StoreResult<Vec<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            integrity_check: String,
+        }
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        match &mut *conn {
+            AnyConnection::Sqlite(c) => {
+                let lines: Vec<Line> = diesel::sql_query("PRAGMA integrity_check")
+                    .load(c)
+                    .store()?;
+                Ok(lines
+                    .into_iter()
+                    .map(|l| l.integrity_check)
+                    .filter(|l| l != "ok")
+                    .collect())
+            }
+            AnyConnection::Postgresql(c) => {
+                for table in crate::schema::TABLES {
+                    diesel::sql_query(format!("SELECT COUNT(*) FROM {table}"))
+                        .execute(c)
+                        .store()?;
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
     /// `SELECT 1`: readiness.
     pub fn ping(&self) -> StoreResult<()> {
         let mut conn = self.pool.get().map_err(pool_error)?;
