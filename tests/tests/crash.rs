@@ -53,7 +53,7 @@ fn acknowledged_revocations_survive_sigkill() {
                         };
                         let token = body["access_token"].as_str().unwrap().to_string();
                         issued.lock().unwrap().push(token.clone());
-                        if n % 2 == 0 {
+                        if n.is_multiple_of(2) {
                             let res = http
                                 .post(url("/oauth/revoke"))
                                 .basic_auth(&c.id, c.secret.as_deref())
