@@ -69,6 +69,12 @@ enum Command {
     /// Housekeeping.
     #[command(subcommand)]
     Janitor(JanitorCmd),
+    /// Copy a SQLite database, online and consistent, into a new file (PostgreSQL: use pg_dump).
+    Backup {
+        /// The file to create; it must not exist.
+        #[arg(long)]
+        to: String,
+    },
     /// Settings.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -302,6 +308,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             expires_in,
             max_uses,
         }) => registration_token_create(&store, &config, expires_in, max_uses)?,
+        Command::Backup { to } => {
+            if std::path::Path::new(&to).exists() {
+                return Err(Failure::Usage(format!("--to {to}: the file exists")));
+            }
+            store.backup_to(&to)?;
+            let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            print(&json!({ "backup": to, "bytes": bytes }));
+        }
         Command::Janitor(JanitorCmd::Run) => {
             let swept = crate::janitor::sweep(&store, &config, now())?;
             print(&json!({ "deleted": swept }));

@@ -109,6 +109,23 @@ impl Store {
         }
     }
 
+    /// An online, consistent copy of a SQLite database into a new file
+    /// (`VACUUM INTO`: readers and writers go on meanwhile). PostgreSQL has
+    /// its own tools (`pg_dump`): refused there.
+    pub fn backup_to(&self, path: &str) -> StoreResult<()> {
+        let mut conn = self.pool.get().map_err(pool_error)?;
+        match &mut *conn {
+            AnyConnection::Sqlite(c) => diesel::sql_query("VACUUM INTO ?")
+                .bind::<diesel::sql_types::Text, _>(path)
+                .execute(c)
+                .store()
+                .map(drop),
+            AnyConnection::Postgresql(_) => Err(StoreError::Backend(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump".into(),
+            )),
+        }
+    }
+
     /// `SELECT 1`: readiness.
     pub fn ping(&self) -> StoreResult<()> {
         let mut conn = self.pool.get().map_err(pool_error)?;
