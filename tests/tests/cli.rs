@@ -251,9 +251,31 @@ fn keys_rotate_publishes_at_once_and_signs_later() {
 #[test]
 fn migrate_is_idempotent() {
     for db in databases() {
-        let first = cli_json(&db, &["migrate"], "");
-        // Any command migrates first, so `migrate` itself finds nothing left.
-        assert_eq!(first["applied"], serde_json::json!([]));
+        let out = cli(&db, &["migrate"], "");
+        assert!(out.status.success());
+        let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let applied = first["applied"].as_array().unwrap();
+        assert!(applied.len() >= 3, "{first}");
+        assert!(applied[0].as_str().unwrap().ends_with("_init"), "{first}");
+        // Progress on stderr, one line before and one after each migration.
+        let progress = String::from_utf8_lossy(&out.stderr);
+        let n = applied.len();
+        assert!(
+            progress.contains(&format!("migration 1/{n}: 00000000000001_init ...")),
+            "{progress}"
+        );
+        assert!(
+            progress.contains(&format!("migration {n}/{n}: ")),
+            "{progress}"
+        );
+        assert_eq!(progress.matches(" done in ").count(), n, "{progress}");
+        // A second run finds nothing to do and says nothing.
+        let again = cli(&db, &["migrate"], "");
+        assert!(
+            again.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
         assert_eq!(
             cli_json(&db, &["migrate"], "")["applied"],
             serde_json::json!([])

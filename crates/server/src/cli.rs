@@ -257,9 +257,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     // Other commands log only warnings, to stderr: stdout is for JSON.
     logging::init(config.log_format, "warn");
-    let store = startup::open_store(&config)?;
+    // Migrations (a long one on a big database) report on stderr as they go;
+    // stdout is for the command's JSON.
+    let mut applied_now = Vec::new();
+    let store = startup::open_store_with(&config, &mut |step| match step.took {
+        None => eprintln!(
+            "portcullis: migration {}/{}: {} ...",
+            step.index, step.total, step.name
+        ),
+        Some(took) => {
+            eprintln!(
+                "portcullis: migration {}/{}: {} done in {} ms",
+                step.index,
+                step.total,
+                step.name,
+                took.as_millis()
+            );
+            applied_now.push(step.name.to_string());
+        }
+    })?;
+    // Pending migrations are applied on opening; `migrate` reports them.
     match cli.command {
-        Command::Migrate => print(&json!({"applied": store.migrate()?})),
+        Command::Migrate => print(&json!({"applied": applied_now})),
         Command::User(UserCmd::Add(a)) => user_add(&store, &config, a)?,
         Command::User(UserCmd::List) => {
             let users = store.read(|tx| tx.list_users())?;

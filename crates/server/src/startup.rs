@@ -35,11 +35,28 @@ pub enum StartupError {
 
 /// Open the configured database and apply pending migrations.
 pub fn open_store(config: &Config) -> Result<Store, StartupError> {
+    open_store_with(config, &mut |step| {
+        if step.took.is_none() {
+            tracing::info!(
+                migration = step.name,
+                step = step.index,
+                of = step.total,
+                "applying migration"
+            );
+        }
+    })
+}
+
+/// [`open_store`], reporting each migration to `progress`.
+pub fn open_store_with(
+    config: &Config,
+    progress: &mut dyn FnMut(portcullis_storage::MigrationStep<'_>),
+) -> Result<Store, StartupError> {
     let timeout = Duration::from_secs(config.database.connect_timeout_secs);
     let store = Store::open(&config.database_url, config.database.pool_size, timeout)
         .map_err(|e| StartupError::Database(e.to_string()))?;
     let applied = store
-        .migrate()
+        .migrate_with(progress)
         .map_err(|e| StartupError::Database(e.to_string()))?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");

@@ -20,4 +20,5 @@ pub mod testing;
 mod tests;
 
 pub use conn::{AnyConnection, OpenError};
+pub use migrate::MigrationStep;
 pub use store::{Backend, PoolState, Store, Tx};

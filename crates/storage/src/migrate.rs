@@ -25,6 +25,15 @@ impl Store {
     /// one `BEGIN IMMEDIATE` transaction. It uses a connection of its own,
     /// closed afterwards, so a lock can never stay behind in the pool.
     pub fn migrate(&self) -> StoreResult<Vec<String>> {
+        self.migrate_with(&mut |_| {})
+    }
+
+    /// [`Store::migrate`], telling `progress` before and after each
+    /// migration (a long one on a big database shows where it is).
+    pub fn migrate_with(
+        &self,
+        progress: &mut dyn FnMut(MigrationStep<'_>),
+    ) -> StoreResult<Vec<String>> {
         let mut conn = self
             .target()
             .connect()
@@ -34,7 +43,7 @@ impl Store {
                 diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                     .execute(c)
                     .store()?;
-                let applied = run(c, POSTGRES_MIGRATIONS);
+                let applied = run(c, POSTGRES_MIGRATIONS, progress);
                 let unlocked =
                     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                         .execute(c);
@@ -42,7 +51,7 @@ impl Store {
                 unlocked.store()?;
                 applied
             }
-            AnyConnection::Sqlite(c) => sqlite_exclusive(c)?,
+            AnyConnection::Sqlite(c) => sqlite_exclusive(c, progress)?,
         };
         if !applied.is_empty() {
             tracing::debug!(versions = ?applied, "applied migrations");
@@ -56,10 +65,13 @@ impl Store {
 /// afterwards), as SQLite's table-rebuild procedure requires: otherwise
 /// `DROP TABLE` of a rebuilt parent would cascade into its children. The
 /// result is checked with `foreign_key_check` before commit instead.
-fn sqlite_exclusive(c: &mut SqliteConnection) -> StoreResult<Vec<String>> {
+fn sqlite_exclusive(
+    c: &mut SqliteConnection,
+    progress: &mut dyn FnMut(MigrationStep<'_>),
+) -> StoreResult<Vec<String>> {
     c.batch_execute("PRAGMA foreign_keys = OFF").store()?;
     AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").store()?;
-    let applied = run(c, SQLITE_MIGRATIONS).and_then(|applied| {
+    let applied = run(c, SQLITE_MIGRATIONS, progress).and_then(|applied| {
         let broken: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
             "(SELECT COUNT(*) FROM pragma_foreign_key_check)",
         ))
@@ -86,8 +98,41 @@ fn sqlite_exclusive(c: &mut SqliteConnection) -> StoreResult<Vec<String>> {
 fn run<DB: DieselBackend>(
     c: &mut impl MigrationHarness<DB>,
     migrations: EmbeddedMigrations,
+    progress: &mut dyn FnMut(MigrationStep<'_>),
 ) -> StoreResult<Vec<String>> {
-    c.run_pending_migrations(migrations)
-        .map(|versions| versions.iter().map(ToString::to_string).collect())
-        .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+        StoreError::Backend(format!("migration failed: {e}"))
+    };
+    let pending = c.pending_migrations(migrations).map_err(failed)?;
+    let total = pending.len();
+    let mut applied = Vec::with_capacity(total);
+    for (i, m) in pending.iter().enumerate() {
+        let name = m.name().to_string();
+        progress(MigrationStep {
+            index: i + 1,
+            total,
+            name: &name,
+            took: None,
+        });
+        let started = std::time::Instant::now();
+        let version = c.run_migration(m.as_ref()).map_err(failed)?;
+        progress(MigrationStep {
+            index: i + 1,
+            total,
+            name: &name,
+            took: Some(started.elapsed()),
+        });
+        applied.push(version.to_string());
+    }
+    Ok(applied)
+}
+
+/// Progress of `migrate_with`: before each migration (`took` None) and
+/// after it.
+#[derive(Debug, Clone, Copy)]
+pub struct MigrationStep<'a> {
+    pub index: usize,
+    pub total: usize,
+    pub name: &'a str,
+    pub took: Option<std::time::Duration>,
 }
