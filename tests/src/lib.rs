@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -16,15 +17,70 @@ use serde_json::Value;
 /// The `portcullis` binary next to this test executable's directory
 /// (`target/<profile>/deps/<test>` -> `target/<profile>/portcullis`).
 pub fn bin() -> PathBuf {
+    target_bin("portcullis")
+}
+
+/// A binary of this workspace, built into the same target directory as the
+/// tests (`cargo build --bin <name>`, which `scripts/test` does first).
+pub fn target_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.is_file(),
-        "{} not found: run `cargo build --bin portcullis` first (scripts/test does)",
+        "{} not found: run `cargo build --bin {name}` first (scripts/test does)",
         bin.display()
     );
     bin
+}
+
+/// Debian's Chromium for the browser tests: `PORTCULLIS_TEST_CHROMIUM`, or
+/// `chromium` found on `PATH`.
+pub fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("PORTCULLIS_TEST_CHROMIUM") {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("chromium"))
+        .find(|p| p.is_file())
+        .expect("chromium not found on PATH: install Debian's chromium (.ci/run does) or set PORTCULLIS_TEST_CHROMIUM")
+}
+
+/// Run `node tests/node/<script>` with `env`, after checking that the npm
+/// `packages` it imports are installed (`scripts/test` runs `npm ci` in
+/// tests/node when one is missing). It must succeed and print one JSON line:
+/// that line, parsed.
+pub fn node_script(script: &str, packages: &[&str], env: &[(&str, &OsStr)]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    for pkg in packages {
+        assert!(
+            dir.join("node_modules").join(pkg).is_dir(),
+            "{pkg} is not installed: run `npm ci --prefix tests/node` (scripts/test does)"
+        );
+    }
+    let out = Command::new("node")
+        .arg(dir.join(script))
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs");
+    json_output(&out, script)
+}
+
+/// The output of a process that must succeed and print JSON: that JSON.
+fn json_output(out: &Output, what: &str) -> Value {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {what} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// The databases a test runs on: SQLite always; PostgreSQL when
@@ -74,18 +130,34 @@ pub fn cli(db: &TestDb, args: &[&str], stdin: &str) -> Output {
 
 /// Run a CLI command that must succeed; its stdout parsed as JSON.
 pub fn cli_json(db: &TestDb, args: &[&str], stdin: &str) -> Value {
-    let out = cli(db, args, stdin);
-    assert!(
-        out.status.success(),
-        "portcullis {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout of {args:?} is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    json_output(&cli(db, args, stdin), &format!("portcullis {args:?}"))
+}
+
+/// Spawn a server that announces itself with one JSON line on stdout (its
+/// address); that line, parsed. Its stderr goes to the test's.
+pub fn spawn_announced(cmd: &mut Command, what: &str) -> (Child, Value) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(l) if !l.is_empty() => l,
+        other => {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            panic!("{what} did not start ({other:?}, exit {status:?})");
+        }
+    };
+    let started = serde_json::from_str(&line).expect("first stdout line is JSON");
+    (child, started)
 }
 
 /// A running server. Killed on drop.
@@ -110,27 +182,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn portcullis serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) if !l.is_empty() => l,
-            other => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!("portcullis serve did not start ({other:?}, exit {status:?})");
-            }
-        };
-        let started: Value = serde_json::from_str(&line).expect("first stdout line is JSON");
+        let (child, started) = spawn_announced(&mut cmd, "portcullis serve");
         let addr = started["listening"]
             .as_str()
             .expect("listening")

@@ -15,19 +15,7 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use portcullis_e2e::{add_client, add_user, Server, TestDb};
-
-fn chromium() -> std::path::PathBuf {
-    let path =
-        std::env::var("PORTCULLIS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let path = std::path::PathBuf::from(path);
-    assert!(
-        path.is_file(),
-        "{} not found: install Debian's chromium (.ci/run does) or set PORTCULLIS_TEST_CHROMIUM",
-        path.display()
-    );
-    path
-}
+use portcullis_e2e::{add_client, add_user, chromium, Server, TestDb};
 
 /// A one-page loopback server standing in for a native app's redirect
 /// listener (RFC 8252 §7.3). Sends the path and query of the first `/cb`

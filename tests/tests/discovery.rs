@@ -109,6 +109,8 @@ fn metadata_and_jwks_allow_any_origin() {
             .request(reqwest::Method::OPTIONS, s.url(path))
             .header("Origin", "https://spa.example")
             .header("Access-Control-Request-Method", "GET")
+            // MCP clients name their protocol revision on discovery.
+            .header("Access-Control-Request-Headers", "mcp-protocol-version")
             .send()
             .unwrap();
         assert!(
@@ -117,6 +119,10 @@ fn metadata_and_jwks_allow_any_origin() {
             pre.status()
         );
         assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+        assert_eq!(
+            pre.headers()["access-control-allow-headers"],
+            "mcp-protocol-version"
+        );
     }
 }
 

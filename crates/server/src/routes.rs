@@ -11,12 +11,15 @@ use crate::endpoints::{
 use crate::render::json_error;
 
 /// Metadata and JWKS may be read from any origin (browser-based clients and
-/// MCP clients fetch them cross-origin).
+/// MCP clients fetch them cross-origin). MCP clients send their protocol
+/// revision in `MCP-Protocol-Version` on discovery, so a preflight naming it
+/// is answered too.
 fn public_cors() -> Cors {
     Cors::default()
         .allow_any_origin()
         .send_wildcard()
         .allowed_methods(["GET"])
+        .allowed_headers(["MCP-Protocol-Version"])
         .max_age(86_400)
 }
 
