@@ -6,10 +6,16 @@
 //! - A placeholder such as `<client_id>` takes the value of that member
 //!   in the JSON printed by an earlier command of the same file.
 //! - `curl` runs with `--fail-with-body`, so an HTTP error fails the test.
+//! - When a file names the example MCP server's address
+//!   (`http://127.0.0.1:8000`), that server runs too, against the test's
+//!   Portcullis, and its address takes the place of that one.
 //! - Not run: building (`cargo`, `npm`), the test suite itself
-//!   (`scripts/test`), `portcullis serve` (the test's server stands in for
-//!   it) and container commands (`docker`: no engine runs here). Each
-//!   skipped command is printed.
+//!   (`scripts/test`), the servers (`portcullis serve`,
+//!   `mcp-resource-server`: the test's own stand in for them), the MCP
+//!   SDK client script (`MCP_URL=... node tests/node/mcp.mjs`: it needs a
+//!   browser; tests/tests/mcp.rs runs it) and container commands
+//!   (`docker`: no engine runs here). Each skipped command is printed.
+//!   Blocks marked `text` are steps for a person at a browser, not commands.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,11 +25,13 @@ use std::time::Instant;
 use portcullis_e2e::{bin, Server, TestDb};
 use serde_json::Value;
 
-const SKIPPED: [&str; 6] = [
+const SKIPPED: [&str; 8] = [
     "cargo ",
     "npm ",
     "scripts/test",
     "portcullis serve",
+    "mcp-resource-server ",
+    "MCP_URL=",
     "docker ",
     "node ",
 ];
@@ -61,15 +69,33 @@ fn commands(markdown: &str) -> Vec<String> {
     out
 }
 
-fn substitute(cmd: &str, base: &str, values: &BTreeMap<String, String>) -> String {
+fn substitute(
+    cmd: &str,
+    base: &str,
+    mcp: Option<&str>,
+    values: &BTreeMap<String, String>,
+) -> String {
     let mut cmd = cmd.replace("http://127.0.0.1:8080", base);
+    if let Some(mcp) = mcp {
+        cmd = cmd.replace("http://127.0.0.1:8000", mcp);
+    }
     for (k, v) in values {
         cmd = cmd.replace(&format!("<{k}>"), v);
     }
-    if let Some(rest) = cmd.strip_prefix("curl ") {
-        cmd = format!("curl -S --fail-with-body {rest}");
+    if expected_status(&cmd).is_none() {
+        if let Some(rest) = cmd.strip_prefix("curl ") {
+            cmd = format!("curl -S --fail-with-body {rest}");
+        }
     }
     cmd
+}
+
+/// `curl -si ... # 401 ...`: the command is expected to answer that status
+/// (its output, with `-i`, shows the status line).
+fn expected_status(cmd: &str) -> Option<&str> {
+    let comment = cmd.split_once(" # ")?.1.trim_start();
+    let code = comment.get(..3)?;
+    code.bytes().all(|b| b.is_ascii_digit()).then_some(code)
 }
 
 /// Run every command of one file; returns how many ran.
@@ -95,6 +121,14 @@ fn run_file(file: &Path) -> usize {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // The example MCP server, when the file uses it.
+    let mcp = text.contains("http://127.0.0.1:8000").then(|| {
+        let mut cmd = Command::new(portcullis_e2e::target_bin("mcp-resource-server"));
+        cmd.args(["--bind", "127.0.0.1:0", "--issuer", &server.issuer]);
+        let (child, started) = portcullis_e2e::spawn_announced(&mut cmd, "mcp-resource-server");
+        let listening = started["listening"].as_str().unwrap().to_string();
+        (KillOnDrop(child), format!("http://{listening}"))
+    });
     let mut values = BTreeMap::new();
     let mut ran = 0;
     for cmd in cmds {
@@ -102,7 +136,12 @@ fn run_file(file: &Path) -> usize {
             eprintln!("{}: not run: {cmd}", file.display());
             continue;
         }
-        let line = substitute(&cmd, &server.base, &values);
+        let line = substitute(
+            &cmd,
+            &server.base,
+            mcp.as_ref().map(|m| m.1.as_str()),
+            &values,
+        );
         assert!(
             !line.contains("<client") && !line.contains("<access_token>"),
             "{}: a placeholder no earlier command printed: {cmd}",
@@ -129,6 +168,14 @@ fn run_file(file: &Path) -> usize {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        if let Some(code) = expected_status(&line) {
+            let head = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                head.starts_with(&format!("HTTP/1.1 {code}")),
+                "{}: `{cmd}` should answer {code}:\n{head}",
+                file.display()
+            );
+        }
         if let Ok(Value::Object(members)) = serde_json::from_slice::<Value>(&out.stdout) {
             for (k, v) in members {
                 if let Value::String(s) = v {
@@ -145,6 +192,15 @@ fn run_file(file: &Path) -> usize {
     );
     let _ = std::fs::remove_dir_all(&work);
     ran
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
