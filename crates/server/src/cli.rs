@@ -69,6 +69,11 @@ enum Command {
     /// Housekeeping.
     #[command(subcommand)]
     Janitor(JanitorCmd),
+    /// Check what an MCP or OIDC client would discover at <URL> (an issuer or an MCP server's URL, ours or another's) and say the first step that would fail, with what to change. Exit 1 when a step fails.
+    Doctor {
+        /// The issuer (https://auth.example.com) or MCP server URL (https://mcp.example.com/mcp).
+        url: String,
+    },
     /// Copy a SQLite database, online and consistent, into a new file (PostgreSQL: use pg_dump).
     Backup {
         /// The file to create; it must not exist.
@@ -238,6 +243,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
         print!("{}", docs_markdown());
         return Ok(());
     }
+    // Needs no configuration or database: it looks at a server from outside.
+    if let Command::Doctor { url } = &cli.command {
+        let report = crate::doctor::diagnose(url);
+        print!("{}", report.render());
+        return match report.failed() {
+            true => Err(Failure::Runtime(format!(
+                "{url}: a discovery step fails (see above)"
+            ))),
+            false => Ok(()),
+        };
+    }
     let (bind, issuer) = match &cli.command {
         Command::Serve { bind, issuer } => (bind.clone(), issuer.clone()),
         _ => (None, None),
@@ -339,7 +355,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let swept = crate::janitor::sweep(&store, &config, now())?;
             print(&json!({ "deleted": swept }));
         }
-        Command::Serve { .. } | Command::Config(_) => {}
+        Command::Serve { .. } | Command::Config(_) | Command::Doctor { .. } => {}
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod doctor;
 pub mod endpoints;
 pub mod extract;
 pub mod janitor;
