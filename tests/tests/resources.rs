@@ -1,14 +1,16 @@
 //! Protected resources configured in `[[resources]]`: resource indicators
-//! (RFC 8707) binding `aud` through the code flow and refresh, and
-//! refusals with `invalid_target`.
+//! (RFC 8707) binding `aud` through the code flow and refresh, refusals
+//! with `invalid_target`, protected resource metadata (RFC 9728) at its
+//! path-inserted URL, and `portcullis resource` for resources hosted
+//! elsewhere.
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Validation};
 use portcullis_e2e::{
-    add_client, add_user, browser_like, databases, location_params, param, sign_in_and_approve,
-    verify_jwt, Server, TestClient, TestDb,
+    add_client, add_user, browser_like, cli, databases, location_params, param,
+    sign_in_and_approve, verify_jwt, Server, TestClient, TestDb,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::Digest;
 
 /// The issuer the servers announce (they listen on 127.0.0.1:<port>).
@@ -22,7 +24,26 @@ const FILES: &str = "https://files.example.com/";
 const REDIRECT: &str = "http://127.0.0.1:43210/cb";
 const VERIFIER: &str = "correct-horse-battery-staple-0123456789-abcdefghij";
 
-/// `[[resources]]`, as an environment variable.
+/// `[[resources]]` as a TOML file and as the equivalent environment variable.
+const RESOURCES_TOML: &str = r#"
+[[resources]]
+uri = "http://portcullis.test/mcp"
+name = "Tools"
+scopes = ["mcp:tools"]
+alg = "ES256"
+lifetime_secs = 600
+
+[[resources]]
+uri = "https://api.example.com/v1"
+
+[[resources]]
+uri = "https://files.example.com/"
+format = "opaque"
+
+[[resources]]
+uri = "http://PORTCULLIS.test/"
+name = "Root"
+"#;
 const RESOURCES_ENV: &str = r#"[{uri="http://portcullis.test/mcp", name="Tools", scopes=["mcp:tools"], alg="ES256", lifetime_secs=600}, {uri="https://api.example.com/v1"}, {uri="https://files.example.com/", format="opaque"}, {uri="http://PORTCULLIS.test/", name="Root"}]"#;
 
 fn start(db: &TestDb) -> Server {
@@ -261,4 +282,109 @@ fn unknown_resources_get_invalid_target_at_authorize_and_token() {
             Some("invalid_scope")
         );
     }
+}
+
+#[test]
+fn protected_resource_metadata_at_its_path_inserted_url() {
+    let db = TestDb::sqlite();
+    let s = start(&db);
+    // RFC 9728 §3.1: https://host/mcp -> https://host/.well-known/oauth-protected-resource/mcp
+    let res = s
+        .http
+        .get(s.url("/.well-known/oauth-protected-resource/mcp"))
+        .header("Origin", "https://inspector.example")
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let doc: Value = res.json().unwrap();
+    assert_eq!(
+        doc,
+        json!({
+            "resource": MCP,
+            "authorization_servers": [ISSUER],
+            "scopes_supported": ["mcp:tools"],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Tools",
+        })
+    );
+    // A resource at the origin's root: no path to insert; `resource` as configured.
+    let root = s.get_json("/.well-known/oauth-protected-resource");
+    assert_eq!(
+        (root["resource"].as_str(), root["resource_name"].as_str()),
+        (Some("http://PORTCULLIS.test/"), Some("Root"))
+    );
+    assert!(root.get("scopes_supported").is_none());
+    // Resources hosted elsewhere, unknown paths, a path in another case: JSON 404.
+    for path in ["/v1", "/nope", "/MCP", "/mcp/"] {
+        let res = s.get(&format!("/.well-known/oauth-protected-resource{path}"));
+        assert_eq!(res.status(), 404, "{path}");
+        let body: Value = res.json().unwrap();
+        assert_eq!(body["error"], "not_found");
+    }
+    // The authorization server's own metadata is unchanged.
+    assert_eq!(
+        s.get_json("/.well-known/oauth-authorization-server")["issuer"],
+        ISSUER
+    );
+}
+
+#[test]
+fn cli_prints_the_metadata_a_resource_elsewhere_should_serve() {
+    let db = TestDb::sqlite();
+    let path =
+        std::env::temp_dir().join(format!("portcullis-resources-{}.toml", std::process::id()));
+    std::fs::write(&path, format!("issuer = \"{ISSUER}\"\n{RESOURCES_TOML}")).unwrap();
+    let config = path.to_str().unwrap();
+    let resource = |args: &[&str]| {
+        let mut all = vec!["--config", config, "resource"];
+        all.extend_from_slice(args);
+        cli(&db, &all, "")
+    };
+
+    let out = resource(&["metadata", "https://API.example.com/v1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc,
+        json!({
+            "resource": API,
+            "authorization_servers": [ISSUER],
+            "bearer_methods_supported": ["header"],
+        })
+    );
+
+    let out = resource(&["metadata", "https://unknown.example/"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no resource \"https://unknown.example/\" is configured"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = resource(&["list"]);
+    assert!(out.status.success());
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[0]["uri"], MCP);
+    assert_eq!(list[0]["metadata_served_here"], true);
+    assert_eq!(list[0]["alg"], "ES256");
+    assert_eq!(list[1]["metadata_served_here"], false);
+    assert_eq!(
+        list[1]["metadata_url"],
+        "https://api.example.com/.well-known/oauth-protected-resource/v1"
+    );
+    assert_eq!(list[2]["format"], "opaque");
+    std::fs::remove_file(&path).unwrap();
 }
