@@ -349,6 +349,27 @@ pub fn submit(
         .expect("POST form")
 }
 
+/// On the sign-in page `html`, sign in as `username` and approve the
+/// consent page that follows; the last response (a redirect to the client).
+pub fn sign_in_and_approve(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    html: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::blocking::Response {
+    let login = [("username", username), ("password", password)];
+    let consent = submit(http, base, html, "/oauth/authorize/login", &login);
+    let html = consent.text().expect("consent page");
+    submit(
+        http,
+        base,
+        &html,
+        "/oauth/authorize/consent",
+        &[("consent", "approve")],
+    )
+}
+
 /// The query parameters of a redirect's `Location`.
 pub fn location_params(res: &reqwest::blocking::Response) -> Vec<(String, String)> {
     let loc = res

@@ -15,6 +15,7 @@ use crate::params::Params;
 use crate::pkce;
 use crate::ports::{ClientStore, CodeStore, ConsentStore, Random};
 use crate::redirect::match_redirect;
+use crate::resources::{access_scope, Resources};
 use crate::secret::{hash_token, random_token};
 
 /// An authorization code lives at most this long (RFC 6749 §4.1.2: "a
@@ -62,10 +63,12 @@ pub fn check_client(
 }
 
 /// Everything else; errors go back to the client's redirect URI.
+/// `resources`: the configured protected resources (RFC 8707).
 pub fn check_request(
     client: &Client,
     redirect_uri: String,
     params: &Params,
+    resources: &Resources,
 ) -> Result<AuthRequest, OAuthError> {
     // OIDC Core §3.1.2.1 / OAuth 2.1: only the code flow.
     match params.get("response_type") {
@@ -133,13 +136,15 @@ pub fn check_request(
         })?),
         None => None,
     };
-    for r in params.all("resource") {
-        let ok = Url::parse(r).is_ok_and(|u| u.fragment().is_none());
-        if !ok {
-            return Err(OAuthError::with(
-                ErrorCode::InvalidTarget,
-                "resource must be an absolute URI without a fragment",
-            ));
+    // RFC 8707 §2: well-formed, and (when resources are configured) known:
+    // else invalid_target. Bound as configured.
+    let resource = resources.resolve(params.all("resource"))?;
+    // A named scope must leave something for each resource on its own (a
+    // token request may then ask for any one of them).
+    if params.get("scope").is_some() {
+        for r in &resource {
+            let (_, accepted) = resources.access(client, 0, std::slice::from_ref(r))?;
+            access_scope(&accepted, &scope, true)?;
         }
     }
     Ok(AuthRequest {
@@ -153,7 +158,7 @@ pub fn check_request(
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
         max_age,
-        resource: params.all("resource").to_vec(),
+        resource,
     })
 }
 
@@ -341,6 +346,10 @@ mod tests {
             pairs.push((k.to_string(), v.to_string()));
         }
         Params::parse(pairs).unwrap()
+    }
+
+    fn check_request(c: &Client, r: String, p: &Params) -> Result<AuthRequest, OAuthError> {
+        super::check_request(c, r, p, &Resources::default())
     }
 
     fn code(e: Result<AuthRequest, OAuthError>) -> ErrorCode {

@@ -673,7 +673,9 @@ mod tests {
             password: "pw".into(),
             otp: None,
             scope: Scopes::parse("api").unwrap(),
+            scope_named: true,
             audience: vec![ISSUER.into()],
+            resource: vec![],
         };
         let t2 = issued(h.at(T0, |s, ctx, rng| {
             crate::grants::password::complete(s, ctx, rng, &c, &admin, None, &narrow, 300)

@@ -23,6 +23,7 @@ pub mod pkce;
 pub mod ports;
 pub mod redirect;
 pub mod register;
+pub mod resources;
 pub mod revoke;
 pub mod secret;
 pub mod sessions;
@@ -37,6 +38,8 @@ pub mod users;
 mod tests_auth;
 #[cfg(test)]
 mod tests_props;
+#[cfg(test)]
+mod tests_resources;
 #[cfg(test)]
 mod tests_sessions;
 

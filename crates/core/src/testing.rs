@@ -644,6 +644,7 @@ pub fn policy() -> TokenPolicy {
         session_max: 7 * 86_400,
         max_sessions_per_user: None,
         evict_oldest_session: false,
+        resources: Default::default(),
     }
 }
 
@@ -744,7 +745,9 @@ impl Harness {
             password: "pw".into(),
             otp: None,
             scope: client.scope.clone(),
+            scope_named: false,
             audience: vec![ISSUER.into()],
+            resource: vec![],
         };
         issued(self.at(now, |s, ctx, rng| {
             let lifetime = ctx.policy.access_token_lifetime;
@@ -794,6 +797,7 @@ mod tests {
             consumed_at: None,
             revoked_at: None,
             parent_hash: None,
+            resource: vec![],
         }
     }
 

@@ -17,6 +17,7 @@ use crate::model::{
     AccessToken, Client, RefreshToken, Scopes, Session, SigningAlg, TokenFormat, User,
 };
 use crate::ports::{Random, Signer, TokenStore};
+use crate::resources::{access_scope, Resources, TokenSettings};
 use crate::secret::{hash_token, random_token};
 
 /// Lifetimes and session rules, from configuration.
@@ -33,6 +34,8 @@ pub struct TokenPolicy {
     pub session_max: i64,
     pub max_sessions_per_user: Option<u32>,
     pub evict_oldest_session: bool,
+    /// The protected resources (RFC 8707, RFC 9728).
+    pub resources: Resources,
 }
 
 /// Everything a grant needs besides the store and randomness.
@@ -109,27 +112,51 @@ pub fn derive(key: &[u8], label: &str, input: &str) -> String {
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-/// `aud` for a request: its resources (RFC 8707 §2), else the default
+/// `aud` for a request: its resources (RFC 8707 §2; configured URIs,
+/// unknown ones refused, see [`crate::resources`]), else the default
 /// audience, else the issuer.
 pub fn audience(ctx: &Ctx, resources: &[String]) -> Result<Vec<String>, OAuthError> {
-    for r in resources {
-        // RFC 8707 §2: an absolute URI without a fragment.
-        let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none() && !r.contains('#'));
-        if !ok {
-            return Err(OAuthError::with(
-                ErrorCode::InvalidTarget,
-                "resource must be an absolute URI without a fragment",
-            ));
-        }
-    }
-    if !resources.is_empty() {
-        return Ok(resources.to_vec());
+    let named = ctx.policy.resources.resolve(resources)?;
+    if !named.is_empty() {
+        return Ok(named);
     }
     Ok(vec![ctx
         .policy
         .default_audience
         .clone()
         .unwrap_or_else(|| ctx.issuer.as_str().to_string())])
+}
+
+/// Where an access token goes and what it looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `aud`.
+    pub aud: Vec<String>,
+    /// Format, algorithm and lifetime: the resource's, else the client's.
+    pub settings: TokenSettings,
+    /// The access token's scope: the granted one, downscoped to what the
+    /// resource accepts (RFC 8707 §2.2).
+    pub scope: Scopes,
+}
+
+/// The access token for `aud` given the `granted` scope; `lifetime` is the
+/// grant's usual one; `named`: the request named its scope (see
+/// [`crate::resources::access_scope`]).
+pub fn target(
+    ctx: &Ctx,
+    client: &Client,
+    aud: Vec<String>,
+    granted: &Scopes,
+    named: bool,
+    lifetime: i64,
+) -> Result<Target, OAuthError> {
+    let (settings, accepted) = ctx.policy.resources.access(client, lifetime, &aud)?;
+    let scope = access_scope(&accepted, granted, named)?;
+    Ok(Target {
+        aud,
+        settings,
+        scope,
+    })
 }
 
 /// Requested scope checked against what may be granted (RFC 6749 §3.3):
@@ -178,37 +205,34 @@ pub fn access_claims(issuer: &Issuer, t: &AccessToken) -> Value {
     c
 }
 
-/// The string form of a recorded access token, given its material.
+/// The string form of a recorded access token, given its material; a JWT
+/// is signed with `alg`.
 pub fn render_access(
     ctx: &Ctx,
-    client: &Client,
+    alg: SigningAlg,
     t: &AccessToken,
     m: &Material,
 ) -> Result<String, OAuthError> {
     match t.format {
         TokenFormat::Opaque => Ok(m.opaque.clone()),
         // RFC 9068 §2.1: typ "at+jwt".
-        TokenFormat::Jwt => {
-            ctx.signer
-                .sign(client.signing_alg, "at+jwt", &access_claims(ctx.issuer, t))
-        }
+        TokenFormat::Jwt => ctx
+            .signer
+            .sign(alg, "at+jwt", &access_claims(ctx.issuer, t)),
     }
 }
 
 /// Record and render an access token.
-#[allow(clippy::too_many_arguments)]
 pub fn mint_access(
     tx: &mut impl TokenStore,
     ctx: &Ctx,
     client: &Client,
     user: Option<&User>,
     session: Option<&Session>,
-    scope: &Scopes,
-    aud: &[String],
-    lifetime: i64,
+    target: &Target,
     m: &Material,
 ) -> Result<(String, AccessToken), OAuthError> {
-    let format = client.access_token_format;
+    let format = target.settings.format;
     let record = AccessToken {
         jti: m.jti.clone(),
         token_hash: (format == TokenFormat::Opaque).then(|| hash_token(&m.opaque)),
@@ -216,15 +240,25 @@ pub fn mint_access(
         session_id: session.map(|s| s.id.clone()),
         client_id: client.id.clone(),
         user_id: user.map(|u| u.id.clone()),
-        scope: scope.clone(),
-        audience: aud.to_vec(),
+        scope: target.scope.clone(),
+        audience: target.aud.clone(),
         issued_at: ctx.now,
-        expires_at: ctx.now + lifetime,
+        expires_at: ctx.now + target.settings.lifetime,
         revoked_at: None,
     };
     tx.insert_access_token(&record)?;
-    let token = render_access(ctx, client, &record, m)?;
+    let token = render_access(ctx, target.settings.alg, &record, m)?;
     Ok((token, record))
+}
+
+/// What a refresh token carries over from its grant: the granted scope,
+/// the audience of access tokens that name no resource, and the resources
+/// the grant authorized (RFC 8707 §2.2: "any refresh token that is
+/// returned is bound to the full original grant").
+pub struct RefreshGrant<'a> {
+    pub scope: &'a Scopes,
+    pub aud: &'a [String],
+    pub resource: &'a [String],
 }
 
 /// Record a refresh token (its string is chosen by the caller: random, or
@@ -233,8 +267,7 @@ pub fn mint_refresh(
     tx: &mut impl TokenStore,
     ctx: &Ctx,
     session: &Session,
-    scope: &Scopes,
-    aud: &[String],
+    grant: &RefreshGrant,
     token: &str,
     parent_hash: Option<String>,
 ) -> Result<RefreshToken, OAuthError> {
@@ -243,13 +276,14 @@ pub fn mint_refresh(
         session_id: session.id.clone(),
         client_id: session.client_id.clone(),
         user_id: session.user_id.clone(),
-        scope: scope.clone(),
-        audience: aud.to_vec(),
+        scope: grant.scope.clone(),
+        audience: grant.aud.to_vec(),
         issued_at: ctx.now,
         expires_at: (ctx.now + ctx.policy.refresh_token_lifetime).min(session.expires_at),
         consumed_at: None,
         revoked_at: None,
         parent_hash,
+        resource: grant.resource.to_vec(),
     };
     tx.insert_refresh_token(&record)?;
     Ok(record)

@@ -83,6 +83,20 @@ enum Command {
     /// Settings.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Protected resources (the `[[resources]]` settings).
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+}
+
+#[derive(Subcommand)]
+enum ResourceCmd {
+    /// List the configured resources and where their metadata lives.
+    List,
+    /// Print the RFC 9728 metadata document the resource's server should serve (at the `metadata_url` that `resource list` shows).
+    Metadata {
+        /// The resource's URI (scheme and host in any case).
+        uri: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -271,6 +285,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         logging::init(config.log_format, &config.log_level);
         return serve(config);
     }
+    if let Command::Resource(cmd) = cli.command {
+        return resource(&config, cmd);
+    }
     // Other commands log only warnings, to stderr: stdout is for JSON.
     logging::init(config.log_format, "warn");
     // Migrations (a long one on a big database) report on stderr as they go;
@@ -355,7 +372,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let swept = crate::janitor::sweep(&store, &config, now())?;
             print(&json!({ "deleted": swept }));
         }
-        Command::Serve { .. } | Command::Config(_) | Command::Doctor { .. } => {}
+        Command::Serve { .. }
+        | Command::Config(_)
+        | Command::Doctor { .. }
+        | Command::Resource(_) => {}
     }
     Ok(())
 }
@@ -385,6 +405,50 @@ fn registration_token_create(
         "max_uses": minted.record.max_uses,
         "registration_policy": config.registration.policy,
     }));
+    Ok(())
+}
+
+/// `portcullis resource ...`: from the settings alone (no database).
+fn resource(config: &Config, cmd: ResourceCmd) -> Result<(), Failure> {
+    use portcullis_core::resources::{metadata, metadata_url, on_issuer_origin};
+    let resources = config
+        .resources()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    // The issuer `serve` would use when none is configured.
+    let bind = config
+        .bind
+        .parse()
+        .map_err(|_| Failure::Usage(format!("bind {:?}: not an address", config.bind)))?;
+    let issuer = config
+        .issuer_for(bind)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    match cmd {
+        ResourceCmd::List => print(&Value::Array(
+            resources
+                .iter()
+                .map(|r| {
+                    json!({
+                        "uri": r.uri,
+                        "name": r.name,
+                        "scopes": r.scopes.iter().collect::<Vec<_>>(),
+                        "format": r.format.map(|f| f.as_str()),
+                        "alg": r.alg.map(|a| a.as_str()),
+                        "lifetime_secs": r.lifetime,
+                        "metadata_url": metadata_url(&r.uri),
+                        "metadata_served_here": on_issuer_origin(&issuer, &r.uri),
+                    })
+                })
+                .collect(),
+        )),
+        ResourceCmd::Metadata { uri } => {
+            let r = resources.find(&uri).ok_or_else(|| {
+                Failure::Runtime(format!(
+                    "no resource {uri:?} is configured (see `portcullis resource list`)"
+                ))
+            })?;
+            print(&json!(metadata(r, &issuer)));
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use portcullis_core::model::{Scopes, SigningAlg, TokenFormat};
+use portcullis_core::resources::{Resource, Resources};
 use portcullis_core::Issuer;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,6 +56,8 @@ pub struct Config {
     pub janitor: JanitorConfig,
     /// Prometheus metrics (`GET /metrics`).
     pub metrics: MetricsConfig,
+    /// Protected resources this server issues access tokens for, as a TOML array of tables (`[[resources]]`; as an environment variable, an inline array such as `[{uri="https://mcp.example.com/mcp"}]`). A `resource` parameter (RFC 8707) on an authorization or token request binds the access token's `aud` to the resource's `uri` as configured; resources compare with scheme and host lower-cased and the rest exact. With at least one resource configured, a `resource` naming none of them gets `invalid_target`; with none configured, any absolute URI without a fragment is accepted as given. A token request may name only resources its authorization request named (a subset narrows `aud`); a refresh may narrow to any resource the grant authorized, never another. One access token may serve several resources only when their `format`, `alg`, `lifetime_secs` and `scopes` agree; otherwise the token request gets `invalid_target` and names one resource at a time. Resources on the issuer's origin get RFC 9728 metadata at `/.well-known/oauth-protected-resource<path>`; for the others, `portcullis resource metadata <uri>` prints the document their server should serve.
+    pub resources: Vec<ResourceConfig>,
 }
 
 /// Prometheus metrics.
@@ -73,6 +77,24 @@ impl Default for MetricsConfig {
             bind: None,
         }
     }
+}
+
+/// One protected resource (RFC 8707, RFC 9728). Its settings win over the client's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceConfig {
+    /// The resource identifier: an absolute URI without a fragment, such as `https://mcp.example.com/mcp`. It becomes `aud` of its access tokens and `resource` of its metadata, exactly as written here.
+    pub uri: String,
+    /// Human-readable name (RFC 9728 `resource_name`).
+    pub name: Option<String>,
+    /// Scopes its access tokens may carry, listed as its metadata's `scopes_supported`. An access token for it carries only the granted scopes among these, plus the OpenID Connect ones (`openid`, `profile`, `email`, `offline_access`, which still govern the ID token, userinfo and refresh tokens); a request that names scopes meant for resources, none of them among these, gets `invalid_scope`. Empty: any scope.
+    pub scopes: Vec<String>,
+    /// Access-token format for it: `jwt` or `opaque`. Unset: the client's.
+    pub format: Option<String>,
+    /// Signing algorithm of its JWT access tokens: `RS256`, `ES256` or `EdDSA`. Unset: the client's.
+    pub alg: Option<String>,
+    /// Lifetime of its access tokens, in seconds. Unset: the grant's usual one (`tokens.access_token_lifetime_secs`).
+    pub lifetime_secs: Option<i64>,
 }
 
 /// Database pool and connection settings.
@@ -296,6 +318,7 @@ impl Default for Config {
             pats: PatsConfig::default(),
             janitor: JanitorConfig::default(),
             metrics: MetricsConfig::default(),
+            resources: Vec::new(),
         }
     }
 }
@@ -553,7 +576,32 @@ impl Config {
         if self.janitor.batch_size < 1 {
             return Err(ConfigError("janitor.batch_size must be at least 1".into()));
         }
+        self.resources()?;
         Ok(())
+    }
+
+    /// The protected resources for the grant engine, or the first one that
+    /// cannot be used.
+    pub fn resources(&self) -> Result<Resources, ConfigError> {
+        let mut list = Vec::new();
+        for r in &self.resources {
+            let at = |msg: String| ConfigError(format!("resources {:?}: {msg}", r.uri));
+            let scopes =
+                Scopes::parse(&r.scopes.join(" ")).map_err(|e| at(format!("scopes: {e}")))?;
+            let format = parse_opt::<TokenFormat>(&r.format)
+                .map_err(|_| at("format must be jwt or opaque".into()))?;
+            let alg = parse_opt::<SigningAlg>(&r.alg)
+                .map_err(|_| at("alg must be RS256, ES256 or EdDSA".into()))?;
+            list.push(Resource {
+                uri: r.uri.clone(),
+                name: r.name.clone(),
+                scopes,
+                format,
+                alg,
+                lifetime: r.lifetime_secs,
+            });
+        }
+        Resources::new(list).map_err(|e| ConfigError(format!("resources: {e}")))
     }
 
     /// The issuer for a server bound to `local`: the configured one, or
@@ -567,8 +615,8 @@ impl Config {
     }
 
     /// Token and session rules for the grant engine.
-    pub fn token_policy(&self) -> portcullis_core::tokens::TokenPolicy {
-        portcullis_core::tokens::TokenPolicy {
+    pub fn token_policy(&self) -> Result<portcullis_core::tokens::TokenPolicy, ConfigError> {
+        Ok(portcullis_core::tokens::TokenPolicy {
             access_token_lifetime: self.tokens.access_token_lifetime_secs,
             refresh_token_lifetime: self.tokens.refresh_token_lifetime_secs,
             id_token_lifetime: self.tokens.id_token_lifetime_secs,
@@ -579,7 +627,8 @@ impl Config {
             max_sessions_per_user: (self.sessions.max_per_user > 0)
                 .then_some(self.sessions.max_per_user),
             evict_oldest_session: self.sessions.limit_policy == SessionLimitPolicy::EvictOldest,
-        }
+            resources: self.resources()?,
+        })
     }
 
     pub fn throttle_policy(&self) -> portcullis_core::throttle::ThrottlePolicy {
@@ -610,7 +659,19 @@ impl Config {
             .max(self.tokens.id_token_lifetime_secs)
             .max(self.login_api.token_lifetime_secs)
             .max(self.pats.forward_auth_lifetime_secs)
+            .max(
+                self.resources
+                    .iter()
+                    .filter_map(|r| r.lifetime_secs)
+                    .max()
+                    .unwrap_or(0),
+            )
     }
+}
+
+/// An optional setting parsed, if set.
+fn parse_opt<T: std::str::FromStr>(v: &Option<String>) -> Result<Option<T>, T::Err> {
+    v.as_deref().map(str::parse).transpose()
 }
 
 /// One line naming the setting (as a key and as its environment variable)
@@ -664,6 +725,8 @@ fn walk(
     let Some(props) = node.get("properties").and_then(|p| p.as_object()) else {
         return;
     };
+    // Keys of array items (`resources[].uri`) have no variable of their own.
+    let in_array = prefix.ends_with("[]");
     for (name, prop) in props {
         let key = if prefix.is_empty() {
             name.clone()
@@ -679,19 +742,46 @@ fn walk(
             walk(root, target, &key, &default, out);
             continue;
         }
-        let env = format!("PORTCULLIS_{}", key.replace('.', "__").to_uppercase());
+        let env = if in_array {
+            format!(
+                "part of `PORTCULLIS_{}`",
+                prefix
+                    .trim_end_matches("[]")
+                    .replace('.', "__")
+                    .to_uppercase()
+            )
+        } else {
+            format!("`PORTCULLIS_{}`", key.replace('.', "__").to_uppercase())
+        };
         let desc = prop
             .get("description")
             .or_else(|| target.get("description"))
             .and_then(|d| d.as_str())
             .unwrap_or("")
             .replace('\n', " ");
-        let default = match default {
+        let shown = match &default {
             serde_json::Value::Null => "unset".to_string(),
+            serde_json::Value::String(s) if s.is_empty() && in_array => "required".to_string(),
             serde_json::Value::String(s) => format!("`{s}`"),
             v => format!("`{v}`"),
         };
-        out.push_str(&format!("| `{key}` | `{env}` | {default} | {desc} |\n"));
+        out.push_str(&format!("| `{key}` | {env} | {shown} | {desc} |\n"));
+        // An array of tables: one row per key of its items.
+        if let Some(items) = target.get("items") {
+            let item = resolve(root, items);
+            if item.get("properties").is_some() {
+                let item_defaults = item_defaults(name);
+                walk(root, item, &format!("{key}[]"), &item_defaults, out);
+            }
+        }
+    }
+}
+
+/// The defaults of one item of an array of tables, by the array's key.
+fn item_defaults(array: &str) -> serde_json::Value {
+    match array {
+        "resources" => serde_json::to_value(ResourceConfig::default()).unwrap_or_default(),
+        _ => serde_json::Value::Null,
     }
 }
 
@@ -738,6 +828,57 @@ mod tests {
         ] {
             assert!(d.contains(needle), "{needle} missing from docs");
         }
+    }
+
+    #[test]
+    fn resources_are_checked_and_extend_key_retention() {
+        let with = |list: Vec<ResourceConfig>| Config {
+            resources: list,
+            ..Config::default()
+        };
+        let ok = ResourceConfig {
+            uri: "https://mcp.example.com/mcp".into(),
+            scopes: vec!["mcp:tools".into()],
+            format: Some("opaque".into()),
+            alg: Some("EdDSA".into()),
+            lifetime_secs: Some(2 * 86_400),
+            ..Default::default()
+        };
+        let c = with(vec![ok.clone()]);
+        c.validate().unwrap();
+        // A retired key stays published as long as its longest-lived token.
+        assert_eq!(c.max_signed_token_lifetime(), 2 * 86_400);
+        let policy = c.token_policy().unwrap();
+        let r = policy
+            .resources
+            .find("HTTPS://MCP.example.com/mcp")
+            .unwrap();
+        assert_eq!(
+            (r.alg, r.format, r.lifetime, r.scopes.to_string().as_str()),
+            (
+                Some(SigningAlg::EdDsa),
+                Some(TokenFormat::Opaque),
+                Some(2 * 86_400),
+                "mcp:tools"
+            )
+        );
+        let bad = |f: &dyn Fn(&mut ResourceConfig)| {
+            let mut r = ok.clone();
+            f(&mut r);
+            with(vec![r]).validate().unwrap_err().0
+        };
+        assert!(bad(&|r| r.uri = String::new()).contains("absolute URI"));
+        assert!(bad(&|r| r.uri = "https://a.example/#x".into()).contains("fragment"));
+        assert!(bad(&|r| r.alg = Some("HS256".into())).contains("alg must be"));
+        assert!(bad(&|r| r.format = Some("xml".into())).contains("format must be"));
+        assert!(bad(&|r| r.lifetime_secs = Some(0)).contains("lifetime"));
+        assert!(bad(&|r| r.scopes = vec!["a\"b".into()]).contains("scopes"));
+        let twice = ResourceConfig {
+            uri: "HTTPS://MCP.example.com/mcp".into(),
+            ..Default::default()
+        };
+        let e = with(vec![ok, twice]).validate().unwrap_err().0;
+        assert!(e.contains("configured twice"), "{e}");
     }
 
     #[test]

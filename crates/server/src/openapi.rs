@@ -149,6 +149,8 @@ pub struct Health {
     paths(
         endpoints::discovery::metadata,
         endpoints::discovery::oauth_metadata,
+        endpoints::resource_metadata::root,
+        endpoints::resource_metadata::with_path,
         endpoints::jwks::jwks,
         endpoints::health::healthz,
         endpoints::health::readyz,

@@ -65,6 +65,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
             .wrap(public_cors())
             .route(web::get().to(discovery::oauth_metadata)),
     );
+    // RFC 9728 §3.1: protected resource metadata, at the origin's root.
+    {
+        use crate::endpoints::resource_metadata;
+        cfg.service(
+            web::resource(portcullis_core::resources::METADATA_SUFFIX)
+                .wrap(public_cors())
+                .route(web::get().to(resource_metadata::root)),
+        );
+        cfg.service(
+            web::resource(format!(
+                "{}/{{path:.*}}",
+                portcullis_core::resources::METADATA_SUFFIX
+            ))
+            .wrap(public_cors())
+            .route(web::get().to(resource_metadata::with_path)),
+        );
+    }
     cfg.route("/openapi.json", web::get().to(crate::openapi::openapi_json));
     cfg.service(
         web::resource(format!("{base}/oauth/jwks"))

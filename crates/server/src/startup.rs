@@ -146,7 +146,7 @@ impl Application {
             issuer: issuer.clone(),
             store: store.clone(),
             keys: Arc::clone(&keys),
-            policy: config.token_policy(),
+            policy: config.token_policy()?,
             throttle: config.throttle_policy(),
             derive_key,
             hasher: HashPool::new(config.login.hash_workers, config.login.hash_queue),

@@ -136,6 +136,7 @@ diesel::table! {
         consumed_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         parent_hash -> Nullable<Text>,
+        resource -> Text,
     }
 }
 

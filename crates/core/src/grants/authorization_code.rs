@@ -10,9 +10,10 @@ use crate::model::{Client, GrantType, SessionKind};
 use crate::params::Params;
 use crate::pkce;
 use crate::ports::{AuditStore, CodeStore, Random, SessionStore, TokenStore, UserStore};
+use crate::resources::narrow;
 use crate::secret::hash_token;
 use crate::sessions::{audit, end_session, start_session};
-use crate::tokens::{invalid_grant, Ctx, GrantResult, Outcome};
+use crate::tokens::{audience, invalid_grant, target, Ctx, GrantResult, Outcome};
 
 pub fn handle<T>(
     tx: &mut T,
@@ -79,6 +80,25 @@ where
             "code_verifier does not match the code_challenge",
         ));
     }
+    // RFC 8707 §2.2: the token request may name a subset of the resources
+    // the authorization request named ("the authorization server will issue
+    // an access token based on that subset"), no other; none named: all.
+    let aud = match narrow(
+        &ctx.policy.resources,
+        &record.resource,
+        params.all("resource"),
+    )? {
+        Some(aud) => aud,
+        None => audience(ctx, &record.resource)?,
+    };
+    let target = target(
+        ctx,
+        client,
+        aud,
+        &record.scope,
+        false,
+        ctx.policy.access_token_lifetime,
+    )?;
     let user = match tx.get_user(&record.user_id)? {
         Some(u) if !u.disabled => u,
         _ => return Err(invalid_grant("account is disabled")),
@@ -102,7 +122,6 @@ where
         }
     };
     tx.set_code_session(&hash, &session.id)?;
-    let aud = crate::tokens::audience(ctx, &record.resource)?;
     // A refresh token when offline_access was granted or the client may refresh.
     let refresh_allowed =
         record.scope.contains("offline_access") || client.allows_grant(GrantType::RefreshToken);
@@ -114,8 +133,8 @@ where
         &user,
         &session,
         &record.scope,
-        &aud,
-        ctx.policy.access_token_lifetime,
+        &target,
+        &record.resource,
         record.nonce.as_deref(),
         refresh_allowed,
     )

@@ -6,7 +6,8 @@ use crate::model::{Client, GrantType};
 use crate::params::Params;
 use crate::ports::{Random, TokenStore};
 use crate::tokens::{
-    audience, mint_access, requested_scope, Ctx, GrantResult, Material, Outcome, TokenResponse,
+    audience, mint_access, requested_scope, target, Ctx, GrantResult, Material, Outcome,
+    TokenResponse,
 };
 
 pub fn handle(
@@ -25,23 +26,16 @@ pub fn handle(
     }
     let scope = requested_scope(params.get("scope"), &client.scope)?;
     let aud = audience(ctx, params.all("resource"))?;
+    let named = params.get("scope").is_some();
     let lifetime = ctx.policy.access_token_lifetime;
-    let (access_token, _) = mint_access(
-        tx,
-        ctx,
-        client,
-        None,
-        None,
-        &scope,
-        &aud,
-        lifetime,
-        &Material::random(rng),
-    )?;
+    let target = target(ctx, client, aud, &scope, named, lifetime)?;
+    let (access_token, _) =
+        mint_access(tx, ctx, client, None, None, &target, &Material::random(rng))?;
     Ok(Outcome::Issued(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: lifetime,
-        scope: scope.to_string(),
+        expires_in: target.settings.lifetime,
+        scope: target.scope.to_string(),
         refresh_token: None,
         refresh_expires_in: None,
         id_token: None,

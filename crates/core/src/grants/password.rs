@@ -14,8 +14,8 @@ use crate::ports::{AuditStore, Random, SessionStore, TokenStore, UserStore};
 use crate::secret::random_token;
 use crate::sessions::start_session;
 use crate::tokens::{
-    audience, id_token, invalid_grant, mint_access, mint_refresh, requested_scope, Ctx,
-    GrantResult, IdTokenInput, Material, Outcome, TokenResponse,
+    audience, id_token, invalid_grant, mint_access, mint_refresh, requested_scope, target, Ctx,
+    GrantResult, IdTokenInput, Material, Outcome, RefreshGrant, Target, TokenResponse,
 };
 use crate::totp;
 
@@ -25,7 +25,11 @@ pub struct PasswordRequest {
     pub password: String,
     pub otp: Option<String>,
     pub scope: Scopes,
+    /// Whether the request named its scope.
+    pub scope_named: bool,
     pub audience: Vec<String>,
+    /// The resources it named (RFC 8707), for the refresh token.
+    pub resource: Vec<String>,
 }
 
 /// Everything that can be checked without the password hash.
@@ -44,13 +48,20 @@ pub fn check_request(
         (a, b) => a.or(b).map(str::to_string),
     };
     let scope = requested_scope(params.get("scope"), &client.scope)?;
-    let audience = audience(ctx, params.all("resource"))?;
+    let resource = ctx.policy.resources.resolve(params.all("resource"))?;
+    let audience = audience(ctx, &resource)?;
+    let scope_named = params.get("scope").is_some();
+    // The access token's shape and scope, checked before any password work.
+    let lifetime = ctx.policy.access_token_lifetime;
+    target(ctx, client, audience.clone(), &scope, scope_named, lifetime)?;
     Ok(PasswordRequest {
         username,
         password,
         otp,
         scope,
+        scope_named,
         audience,
+        resource,
     })
 }
 
@@ -116,6 +127,15 @@ where
         }
     };
     let refresh = client.allows_grant(GrantType::RefreshToken);
+    let aud = req.audience.clone();
+    let target = target(
+        ctx,
+        client,
+        aud,
+        &req.scope,
+        req.scope_named,
+        access_lifetime,
+    )?;
     issue_session_tokens(
         tx,
         ctx,
@@ -124,15 +144,17 @@ where
         user,
         &session,
         &req.scope,
-        &req.audience,
-        access_lifetime,
+        &target,
+        &req.resource,
         None,
         refresh,
     )
 }
 
-/// Access token, refresh token (if `with_refresh`) and ID token (if
-/// `openid` was granted) for a new session.
+/// Access token (`target`), refresh token (if `with_refresh`) and ID token
+/// (if `openid` was granted) for a new session. `scope` is the granted
+/// scope (the ID token's and the refresh token's); `resource` the resources
+/// the grant authorized (RFC 8707), which the refresh token remembers.
 #[allow(clippy::too_many_arguments)]
 pub fn issue_session_tokens(
     tx: &mut impl TokenStore,
@@ -142,8 +164,8 @@ pub fn issue_session_tokens(
     user: &User,
     session: &crate::model::Session,
     scope: &Scopes,
-    aud: &[String],
-    access_lifetime: i64,
+    target: &Target,
+    resource: &[String],
     nonce: Option<&str>,
     with_refresh: bool,
 ) -> GrantResult {
@@ -153,14 +175,17 @@ pub fn issue_session_tokens(
         client,
         Some(user),
         Some(session),
-        scope,
-        aud,
-        access_lifetime,
+        target,
         &Material::random(rng),
     )?;
     let refresh = if with_refresh {
         let token = random_token(rng, 32);
-        let rec = mint_refresh(tx, ctx, session, scope, aud, &token, None)?;
+        let grant = RefreshGrant {
+            scope,
+            aud: &target.aud,
+            resource,
+        };
+        let rec = mint_refresh(tx, ctx, session, &grant, &token, None)?;
         Some((token, rec.expires_at - ctx.now))
     } else {
         None
@@ -183,8 +208,9 @@ pub fn issue_session_tokens(
     Ok(Outcome::Issued(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: access_lifetime,
-        scope: scope.to_string(),
+        expires_in: target.settings.lifetime,
+        // RFC 6749 §5.1: the scope of the access token.
+        scope: target.scope.to_string(),
         refresh_expires_in: refresh.as_ref().map(|r| r.1),
         refresh_token: refresh.map(|r| r.0),
         id_token,

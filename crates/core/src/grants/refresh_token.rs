@@ -14,11 +14,12 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::model::{Client, GrantType};
 use crate::params::Params;
 use crate::ports::{AuditStore, Random, SessionStore, TokenStore, UserStore};
+use crate::resources::narrow;
 use crate::secret::hash_token;
 use crate::sessions::{audit, end_session, is_live};
 use crate::tokens::{
-    derive, invalid_grant, mint_access, mint_refresh, render_access, Ctx, GrantResult, Material,
-    Outcome, TokenResponse,
+    derive, invalid_grant, mint_access, mint_refresh, render_access, target, Ctx, GrantResult,
+    Material, Outcome, RefreshGrant, TokenResponse,
 };
 
 /// The tokens a refresh token's use yields, derived from it.
@@ -73,38 +74,41 @@ where
         },
         None => None,
     };
-    // The new access token may be narrower; the refresh token keeps its scope.
+    // The new access token may be narrower; the refresh token keeps its
+    // scope, audience and resources.
     let scope = crate::tokens::requested_scope(params.get("scope"), &rt.scope)?;
+    // RFC 8707 §2.2: the new access token may be for a subset of the
+    // resources the grant authorized, never another; none named: the
+    // audience the grant's first access token had.
+    let aud = narrow(&ctx.policy.resources, &rt.resource, params.all("resource"))?
+        .unwrap_or_else(|| rt.audience.clone());
+    let named = params.get("scope").is_some();
+    let lifetime = ctx.policy.access_token_lifetime;
+    let target = target(ctx, client, aud, &scope, named, lifetime)?;
     let next = successors(ctx.derive_key, presented);
 
     if tx.consume_refresh_token(&hash, ctx.now)? {
-        let lifetime = ctx.policy.access_token_lifetime;
         let (access_token, _) = mint_access(
             tx,
             ctx,
             client,
             user.as_ref(),
             Some(&session),
-            &scope,
-            &rt.audience,
-            lifetime,
+            &target,
             &next.access,
         )?;
-        let new_rt = mint_refresh(
-            tx,
-            ctx,
-            &session,
-            &rt.scope,
-            &rt.audience,
-            &next.refresh,
-            Some(hash),
-        )?;
+        let grant = RefreshGrant {
+            scope: &rt.scope,
+            aud: &rt.audience,
+            resource: &rt.resource,
+        };
+        let new_rt = mint_refresh(tx, ctx, &session, &grant, &next.refresh, Some(hash))?;
         tx.touch_session(&session.id, ctx.now)?;
         return Ok(Outcome::Issued(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: lifetime,
-            scope: scope.to_string(),
+            expires_in: target.settings.lifetime,
+            scope: target.scope.to_string(),
             refresh_token: Some(next.refresh),
             refresh_expires_in: Some(new_rt.expires_at - ctx.now),
             id_token: None,
@@ -122,8 +126,14 @@ where
         let access = tx.get_access_token_by_jti(&next.access.jti)?;
         if let (Some(succ), Some(access)) = (succ, access) {
             if succ.revoked_at.is_none() && access.revoked_at.is_none() {
+                // Signed as the first time: by its audience's settings.
+                let alg = ctx
+                    .policy
+                    .resources
+                    .access(client, lifetime, &access.audience)
+                    .map_or(client.signing_alg, |(s, _)| s.alg);
                 return Ok(Outcome::Issued(TokenResponse {
-                    access_token: render_access(ctx, client, &access, &next.access)?,
+                    access_token: render_access(ctx, alg, &access, &next.access)?,
                     token_type: "Bearer",
                     expires_in: (access.expires_at - ctx.now).max(0),
                     scope: access.scope.to_string(),

@@ -43,8 +43,9 @@ use crate::pats::{self, PatCheck};
 use crate::ports::{
     AuditStore, ClientStore, PatStore, Random, SessionStore, TokenStore, UserStore,
 };
+use crate::resources::same;
 use crate::sessions::audit;
-use crate::tokens::{audience, mint_access, requested_scope, Ctx, Material, TokenResponse};
+use crate::tokens::{audience, mint_access, requested_scope, target, Ctx, Material, TokenResponse};
 
 /// RFC 8693 §3: token type identifiers.
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -135,13 +136,12 @@ where
 /// The one audience: `resource` (an absolute URI without fragment, RFC 8707
 /// §2) or `audience` (any name the client and resource agree on), at most
 /// one distinct value in all.
-fn target(ctx: &Ctx, params: &Params) -> Result<Vec<String>, OAuthError> {
-    let resources = params.all("resource");
-    // Checks each resource URI (invalid_target).
-    audience(ctx, resources)?;
+fn exchange_target(ctx: &Ctx, params: &Params) -> Result<Vec<String>, OAuthError> {
+    // Checks each resource URI, and that it is configured (invalid_target).
+    let resources = ctx.policy.resources.resolve(params.all("resource"))?;
     let mut targets: Vec<String> = Vec::new();
     for t in resources.iter().chain(params.all("audience")) {
-        if !targets.contains(t) {
+        if !targets.iter().any(|x| same(x, t)) {
             targets.push(t.clone());
         }
     }
@@ -198,7 +198,7 @@ where
             )))
         }
     };
-    let aud = target(ctx, params)?;
+    let aud = exchange_target(ctx, params)?;
     let subject = subject(
         tx,
         subject_token.ok_or_else(bad_subject)?,
@@ -207,30 +207,35 @@ where
     )?;
     let allowed = subject.scope.intersection(&client.scope);
     let scope = requested_scope(params.get("scope"), &allowed)?;
-
-    let mut lifetime = ctx.policy.access_token_lifetime;
+    let named = params.get("scope").is_some();
+    // A configured resource's algorithm, lifetime and scopes apply; the
+    // format is RFC 9068 whatever the client's or resource's usual one.
+    let mut target = target(
+        ctx,
+        client,
+        aud.clone(),
+        &scope,
+        named,
+        ctx.policy.access_token_lifetime,
+    )?;
+    target.settings.format = TokenFormat::Jwt;
     if let Some(end) = subject.expires_at {
-        lifetime = lifetime.min(end - ctx.now);
+        target.settings.lifetime = target.settings.lifetime.min(end - ctx.now);
     }
-    if lifetime <= 0 {
+    if target.settings.lifetime <= 0 {
         return Err(bad_subject());
     }
     let session = match &subject.session_id {
         Some(sid) => tx.get_session(sid)?,
         None => None,
     };
-    // RFC 9068 whatever the client's usual format.
-    let mut jwt_client = client.clone();
-    jwt_client.access_token_format = TokenFormat::Jwt;
     let (access_token, record) = mint_access(
         tx,
         ctx,
-        &jwt_client,
+        client,
         Some(&subject.user),
         session.as_ref(),
-        &scope,
-        &aud,
-        lifetime,
+        &target,
         &Material::random(rng),
     )?;
     audit(
@@ -248,8 +253,8 @@ where
             token: TokenResponse {
                 access_token,
                 token_type: "Bearer",
-                expires_in: lifetime,
-                scope: scope.to_string(),
+                expires_in: target.settings.lifetime,
+                scope: target.scope.to_string(),
                 refresh_token: None,
                 refresh_expires_in: None,
                 id_token: None,
@@ -394,6 +399,40 @@ mod tests {
         assert_eq!(
             TestSigner::claims(&out.response.token.access_token)["aud"],
             ISSUER
+        );
+    }
+
+    #[test]
+    fn a_configured_resource_sets_the_exchanged_tokens_alg_lifetime_and_scope() {
+        use crate::resources::{Resource, Resources};
+        let (mut h, c, _, t) = setup();
+        h.policy.resources = Resources::new(vec![Resource {
+            scopes: Scopes::parse("api:read").unwrap(),
+            format: Some(TokenFormat::Opaque),
+            alg: Some(crate::model::SigningAlg::EdDsa),
+            lifetime: Some(30),
+            ..Resource::new(RS)
+        }])
+        .unwrap();
+        let out = exchange(&mut h, &c, Presented::Opaque(&t), &[("resource", RS)], T0).unwrap();
+        let r = out.response.token;
+        // Still a JWT (RFC 9068), with the resource's algorithm and lifetime.
+        let (header, claims) = TestSigner::decode(&r.access_token);
+        assert_eq!((header["alg"].as_str(), r.expires_in), (Some("EdDSA"), 30));
+        assert_eq!(
+            (claims["aud"].as_str(), r.scope.as_str()),
+            (Some(RS), "api:read")
+        );
+        let run = |h: &mut Harness, extra: &[(&str, &str)]| {
+            exchange(h, &c, Presented::Opaque(&t), extra, T0).map(|_| ())
+        };
+        assert_eq!(
+            run(&mut h, &[("resource", "https://unknown.example/")]),
+            Err(ErrorCode::InvalidTarget)
+        );
+        assert_eq!(
+            run(&mut h, &[("resource", RS), ("scope", "api:write")]),
+            Err(ErrorCode::InvalidScope)
         );
     }
 

@@ -168,6 +168,9 @@ pub struct RefreshToken {
     pub revoked_at: Option<i64>,
     /// The token this one replaced.
     pub parent_hash: Option<String>,
+    /// The resources (RFC 8707) its grant authorized: a refresh may ask for
+    /// any of them, never for another (§2.2). Empty: none were named.
+    pub resource: Vec<String>,
 }
 
 /// Scopes a user granted a client.

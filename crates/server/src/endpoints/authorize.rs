@@ -129,7 +129,12 @@ fn check(
         // RFC 6749 §4.1.2.1: never redirect to an unverified URI.
         Err(e) => return Ok(Err(Refusal::Page(e))),
     };
-    match authorize::check_request(&client, redirect_uri.clone(), params) {
+    match authorize::check_request(
+        &client,
+        redirect_uri.clone(),
+        params,
+        &state.policy.resources,
+    ) {
         Ok(req) => Ok(Ok((client, req))),
         Err(e) => Ok(Err(Refusal::Redirect(authorize::redirect_url(
             &redirect_uri,

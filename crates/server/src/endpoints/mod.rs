@@ -12,6 +12,7 @@ pub mod login_api;
 pub mod logout;
 pub mod pats;
 pub mod register;
+pub mod resource_metadata;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

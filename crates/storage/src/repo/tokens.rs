@@ -77,6 +77,7 @@ pub(super) struct RefreshRow {
     consumed_at: Option<i64>,
     revoked_at: Option<i64>,
     parent_hash: Option<String>,
+    resource: String,
 }
 
 impl From<&RefreshToken> for RefreshRow {
@@ -93,6 +94,7 @@ impl From<&RefreshToken> for RefreshRow {
             consumed_at: t.consumed_at,
             revoked_at: t.revoked_at,
             parent_hash: t.parent_hash.clone(),
+            resource: list_text(&t.resource),
         }
     }
 }
@@ -103,6 +105,7 @@ impl TryFrom<RefreshRow> for RefreshToken {
         Ok(RefreshToken {
             scope: parse_scopes("refresh_tokens.scope", &r.scope)?,
             audience: parse_list("refresh_tokens.audience", &r.audience)?,
+            resource: parse_list("refresh_tokens.resource", &r.resource)?,
             token_hash: r.token_hash,
             session_id: r.session_id,
             client_id: r.client_id,

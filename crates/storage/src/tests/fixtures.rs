@@ -103,6 +103,10 @@ pub fn refresh_token(hash: &str, session_id: &str) -> RefreshToken {
         consumed_at: None,
         revoked_at: None,
         parent_hash: None,
+        resource: vec![
+            "https://api.example/".into(),
+            "https://mcp.example/mcp".into(),
+        ],
     }
 }
 
