@@ -37,6 +37,8 @@ pub struct AppState {
     pub templates: minijinja::Environment<'static>,
     /// Last uses of personal access tokens not yet written to the store.
     pub pat_usage: Arc<crate::endpoints::pats::PatUsage>,
+    /// Client ID metadata documents: fetched, checked and cached.
+    pub documents: crate::client_metadata::Documents,
 }
 
 pub fn now() -> i64 {
