@@ -446,3 +446,44 @@ pub fn verify_jwt(
             .claims,
     )
 }
+
+/// Open an authorization URL in `http` (a [`browser_like`] client), sign in
+/// through the login form, and return the next page's HTML (consent, for a
+/// user without TOTP).
+pub fn sign_in(
+    s: &Server,
+    http: &reqwest::blocking::Client,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let page = http.get(authorize_url).send().expect("GET authorize");
+    assert_eq!(page.status(), 200, "the sign-in page");
+    let html = page.text().expect("sign-in page");
+    submit(
+        http,
+        &s.base,
+        &html,
+        "/oauth/authorize/login",
+        &[("username", username), ("password", password)],
+    )
+    .text()
+    .expect("page after sign-in")
+}
+
+/// Press Allow on a consent page: the 303 back to the client.
+pub fn approve(
+    s: &Server,
+    http: &reqwest::blocking::Client,
+    consent_html: &str,
+) -> reqwest::blocking::Response {
+    let done = submit(
+        http,
+        &s.base,
+        consent_html,
+        "/oauth/authorize/consent",
+        &[("consent", "approve")],
+    );
+    assert_eq!(done.status(), 303, "back to the client");
+    done
+}

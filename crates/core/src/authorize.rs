@@ -47,10 +47,19 @@ pub fn check_client(
     let id = params
         .get("client_id")
         .ok_or_else(|| OAuthError::invalid_request("missing parameter client_id"))?;
-    let client = match tx.get_client(id)? {
-        Some(c) if !c.disabled => c,
-        _ => return Err(OAuthError::with(ErrorCode::InvalidClient, "unknown client")),
-    };
+    let client = tx
+        .get_client(id)?
+        .ok_or_else(|| OAuthError::with(ErrorCode::InvalidClient, "unknown client"))?;
+    check_found_client(client, params)
+}
+
+/// [`check_client`] for a client already found (in the store, or read from
+/// its metadata document and merged with its row): a disabled client is
+/// unknown; then the redirect URI.
+pub fn check_found_client(client: Client, params: &Params) -> Result<(Client, String), OAuthError> {
+    if client.disabled {
+        return Err(OAuthError::with(ErrorCode::InvalidClient, "unknown client"));
+    }
     let redirect =
         match_redirect(&client.redirect_uris, params.get("redirect_uri")).ok_or_else(|| {
             OAuthError::invalid_request(if params.get("redirect_uri").is_some() {

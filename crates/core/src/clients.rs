@@ -42,6 +42,23 @@ pub fn new_client(
     now: i64,
     rng: &mut dyn Random,
 ) -> Result<NewClient, OAuthError> {
+    let public = spec.auth_method == Some(ClientAuthMethod::None);
+    let secret = (!public).then(|| random_token(rng, 32));
+    let id = random_token(rng, 16);
+    let client = client_with_id(spec, id, secret.as_deref(), now)?;
+    Ok(NewClient { client, secret })
+}
+
+/// The client `spec` describes, under the given id, with the given secret
+/// (kept as a hash; `None` for a public client). Every rule of
+/// [`new_client`] applies; a client whose method needs a secret and has
+/// none is refused.
+pub fn client_with_id(
+    spec: ClientSpec,
+    id: String,
+    secret: Option<&str>,
+    now: i64,
+) -> Result<Client, OAuthError> {
     let name = spec.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(meta_err(
@@ -97,10 +114,14 @@ pub fn new_client(
     if !metadata.is_object() {
         return Err(meta_err("metadata must be a JSON object"));
     }
-    let secret = (auth_method != ClientAuthMethod::None).then(|| random_token(rng, 32));
-    let client = Client {
-        id: random_token(rng, 16),
-        secret_hash: secret.as_deref().map(hash_token),
+    if (auth_method == ClientAuthMethod::None) != secret.is_none() {
+        return Err(OAuthError::server(
+            "a client has a secret exactly when its method needs one",
+        ));
+    }
+    Ok(Client {
+        id,
+        secret_hash: secret.map(hash_token),
         name,
         auth_method,
         redirect_uris: spec.redirect_uris,
@@ -121,8 +142,7 @@ pub fn new_client(
         created_at: now,
         updated_at: now,
         secret_expires_at: 0,
-    };
-    Ok(NewClient { client, secret })
+    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct Capabilities {
     pub end_session_path: Option<&'static str>,
     /// RFC 9207: only once the authorization endpoint returns `iss`.
     pub authorization_response_iss: bool,
+    /// Client ID metadata documents (`client_id` URLs) are accepted.
+    pub client_id_metadata_documents: bool,
 }
 
 /// The metadata document. Field names are the registered ones.
@@ -60,6 +62,10 @@ pub struct ServerMetadata {
     pub claims_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document, "Authorization Server
+    /// Metadata": `true` when `client_id` URLs are accepted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
 }
 
 /// Paths of the endpoints that always exist, relative to the issuer.
@@ -116,6 +122,7 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
             "preferred_username",
         ],
         authorization_response_iss_parameter_supported: caps.authorization_response_iss,
+        client_id_metadata_document_supported: caps.client_id_metadata_documents,
     }
 }
 
@@ -134,6 +141,7 @@ mod tests {
             revocation_path: Some("/oauth/revoke"),
             end_session_path: None,
             authorization_response_iss: false,
+            client_id_metadata_documents: false,
         }
     }
 
@@ -156,6 +164,13 @@ mod tests {
         assert!(json
             .get("authorization_response_iss_parameter_supported")
             .is_none());
+        assert!(json.get("client_id_metadata_document_supported").is_none());
+        let on = Capabilities {
+            client_id_metadata_documents: true,
+            ..caps()
+        };
+        let json = serde_json::to_value(metadata(&issuer, &on)).unwrap();
+        assert_eq!(json["client_id_metadata_document_supported"], true);
         assert_eq!(json["id_token_signing_alg_values_supported"][0], "RS256");
         assert_eq!(
             json["code_challenge_methods_supported"],

@@ -8,6 +8,7 @@ pub mod access;
 pub mod admin;
 pub mod authorize;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod clients;
 pub mod discovery;
 pub mod error;

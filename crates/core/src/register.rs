@@ -285,7 +285,7 @@ pub fn parse_metadata(doc: &Value) -> Result<ClientSpec, OAuthError> {
 }
 
 /// `["code"]` for clients with the authorization code grant, else none.
-fn response_types(grants: &[GrantType]) -> Vec<String> {
+pub(crate) fn response_types(grants: &[GrantType]) -> Vec<String> {
     if grants.contains(&GrantType::AuthorizationCode) {
         vec!["code".into()]
     } else {

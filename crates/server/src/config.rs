@@ -58,6 +58,39 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Protected resources this server issues access tokens for, as a TOML array of tables (`[[resources]]`; as an environment variable, an inline array such as `[{uri="https://mcp.example.com/mcp"}]`). A `resource` parameter (RFC 8707) on an authorization or token request binds the access token's `aud` to the resource's `uri` as configured; resources compare with scheme and host lower-cased and the rest exact. With at least one resource configured, a `resource` naming none of them gets `invalid_target`; with none configured, any absolute URI without a fragment is accepted as given. A token request may name only resources its authorization request named (a subset narrows `aud`); a refresh may narrow to any resource the grant authorized, never another. One access token may serve several resources only when their `format`, `alg`, `lifetime_secs` and `scopes` agree; otherwise the token request gets `invalid_target` and names one resource at a time. Resources on the issuer's origin get RFC 9728 metadata at `/.well-known/oauth-protected-resource<path>`; for the others, `portcullis resource metadata <uri>` prints the document their server should serve.
     pub resources: Vec<ResourceConfig>,
+    /// Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document, as MCP clients use them): a `client_id` that is an https URL names a JSON document of client metadata, which the server fetches instead of looking the client up.
+    pub client_metadata_documents: ClientMetadataDocumentsConfig,
+}
+
+/// Client ID metadata documents.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientMetadataDocumentsConfig {
+    /// Accept `client_id` URLs and advertise `client_id_metadata_document_supported`. Off: such a `client_id` is an unknown client, and nothing is fetched.
+    pub enabled: bool,
+    /// Development only: fetch documents from private, loopback, link-local and other special-purpose addresses, and over plain `http` from a loopback host. Off (the default), a host that resolves to any such address is refused before a connection is made.
+    pub allow_private_addresses: bool,
+    /// Seconds a fetch may take in all (name resolution, connection, answer); beyond that the client is unknown.
+    pub timeout_secs: u64,
+    /// A fetched document is used for at least this many seconds, even when its answer says `no-store` or `max-age=0`.
+    pub min_cache_secs: i64,
+    /// A fetched document is used for at most this many seconds, whatever its `Cache-Control: max-age` says; without `max-age`, for `min_cache_secs`.
+    pub max_cache_secs: i64,
+    /// Documents kept in memory at most (each node keeps its own); beyond that the ones expiring first are dropped.
+    pub cache_entries: usize,
+}
+
+impl Default for ClientMetadataDocumentsConfig {
+    fn default() -> Self {
+        ClientMetadataDocumentsConfig {
+            enabled: true,
+            allow_private_addresses: false,
+            timeout_secs: 5,
+            min_cache_secs: 300,
+            max_cache_secs: 86_400,
+            cache_entries: 1000,
+        }
+    }
 }
 
 /// Prometheus metrics.
@@ -319,6 +352,7 @@ impl Default for Config {
             janitor: JanitorConfig::default(),
             metrics: MetricsConfig::default(),
             resources: Vec::new(),
+            client_metadata_documents: ClientMetadataDocumentsConfig::default(),
         }
     }
 }
@@ -549,6 +583,17 @@ impl Config {
         if self.registration.rate_window_secs <= 0 {
             return Err(ConfigError(
                 "registration.rate_window_secs must be positive".into(),
+            ));
+        }
+        let docs = &self.client_metadata_documents;
+        if docs.timeout_secs == 0 || docs.cache_entries == 0 {
+            return Err(ConfigError(
+                "client_metadata_documents.timeout_secs and client_metadata_documents.cache_entries must be at least 1".into(),
+            ));
+        }
+        if docs.min_cache_secs < 0 || docs.max_cache_secs < docs.min_cache_secs {
+            return Err(ConfigError(
+                "client_metadata_documents: min_cache_secs must not be negative, nor above max_cache_secs".into(),
             ));
         }
         if self.keys.propagation_delay_secs < 0 {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod client_metadata;
 pub mod config;
 pub mod crypto;
 pub mod doctor;

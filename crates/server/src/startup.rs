@@ -137,7 +137,13 @@ impl Application {
         )
         .map_err(|e| StartupError::Config(ConfigError(format!("pages.templates_dir: {e}"))))?;
         let pat_usage = Arc::new(crate::endpoints::pats::PatUsage::default());
+        let documents =
+            crate::client_metadata::Documents::new(config.client_metadata_documents.clone())
+                .map_err(|e| {
+                    StartupError::Config(ConfigError(format!("client_metadata_documents: {e}")))
+                })?;
         let state = web::Data::new(AppState {
+            documents,
             pat_usage: Arc::clone(&pat_usage),
             metrics: Arc::default(),
             templates,

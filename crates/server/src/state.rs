@@ -39,6 +39,8 @@ pub struct AppState {
     pub pat_usage: Arc<crate::endpoints::pats::PatUsage>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Client ID metadata documents: fetched, checked and cached.
+    pub documents: crate::client_metadata::Documents,
 }
 
 pub fn now() -> i64 {

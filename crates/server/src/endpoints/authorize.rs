@@ -13,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis_core::authorize::{self, AuthRequest, Next};
+use portcullis_core::client_metadata;
 use portcullis_core::model::{BrowserSession, Client, User};
 use portcullis_core::params::Params;
 use portcullis_core::ports::{BrowserSessionStore, ConsentStore, UserStore};
@@ -118,12 +119,21 @@ impl Refusal {
 }
 
 /// The request checked: the client and the request, or why not.
+/// `document`: the client read from its metadata document, when
+/// `client_id` is a URL ([`crate::client_metadata::Documents::resolve`]).
 fn check(
     state: &AppState,
     tx: &mut portcullis_storage::Tx<'_>,
     params: &Params,
+    document: Option<Result<Client, OAuthError>>,
 ) -> Result<Result<(Client, AuthRequest), Refusal>, OAuthError> {
-    let (client, redirect_uri) = match authorize::check_client(tx, params) {
+    let found = match document {
+        None => authorize::check_client(tx, params),
+        Some(fetched) => fetched
+            .and_then(|fresh| client_metadata::current(tx, &fresh))
+            .and_then(|client| authorize::check_found_client(client, params)),
+    };
+    let (client, redirect_uri) = match found {
         Ok(v) => v,
         Err(e) if e.code == ErrorCode::ServerError => return Err(e),
         // RFC 6749 §4.1.2.1: never redirect to an unverified URI.
@@ -217,10 +227,17 @@ fn consent_page(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| auth.redirect_uri.clone());
+    // A metadata-document client names itself: show where its document
+    // lives, the one thing about it that is verified.
+    let client_host = client_metadata::is_document_client(client)
+        .then(|| url::Url::parse(&client.id).ok())
+        .flatten()
+        .and_then(|u| u.host_str().map(str::to_string));
     let scopes: Vec<String> = auth.scope.iter().map(pages::describe_scope).collect();
     let ctx = minijinja::context! {
         action => path(state, "/oauth/authorize/consent"), csrf => token, params => hidden(params),
-        client_name => client.name.clone(), redirect_host => host, scopes => scopes, username => user.username.clone(),
+        client_name => client.name.clone(), redirect_host => host, client_host => client_host,
+        scopes => scopes, username => user.username.clone(),
     };
     with_cookie(page(state, StatusCode::OK, "consent.html", ctx), cookie)
 }
@@ -246,6 +263,7 @@ async fn proceed(
             Ok(
                 match authorize::next_step(&a, &c, Some(&s), consent.as_ref(), t, fresh) {
                     Ok(Next::Issue) => {
+                        keep_document_client(tx, &c, t)?;
                         Step::Code(authorize::issue_code(tx, &mut OsRandom, &a, &s, t)?)
                     }
                     Ok(Next::Consent) => Step::Consent,
@@ -290,6 +308,19 @@ async fn proceed(
     }
 }
 
+/// Before a code (and a consent) refers to a metadata-document client,
+/// store it, so that the code, its tokens and the consent have their row.
+fn keep_document_client(
+    tx: &mut portcullis_storage::Tx<'_>,
+    client: &Client,
+    t: i64,
+) -> Result<(), OAuthError> {
+    if client_metadata::is_document_client(client) {
+        client_metadata::save(tx, &mut OsRandom, client, t)?;
+    }
+    Ok(())
+}
+
 /// What the flow does next for a signed-in browser.
 enum Step {
     Code(String),
@@ -323,12 +354,13 @@ pub async fn authorize(
             )
         }
     };
+    let document = state.documents.resolve(params.get("client_id")).await;
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let st = state.clone();
     let checked = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
             let t = now();
-            let checked = match check(&st, tx, &params)? {
+            let checked = match check(&st, tx, &params, document)? {
                 Ok(v) => v,
                 Err(resp) => return Ok(Err(resp)),
             };
@@ -436,11 +468,12 @@ async fn posted(
         return Err(bad_form(state));
     }
     let params = original(&all);
+    let document = state.documents.resolve(params.get("client_id")).await;
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let st = state.clone();
     let checked = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
-            let checked = check(&st, tx, &params)?;
+            let checked = check(&st, tx, &params, document)?;
             let session = current_session(tx, cookie.as_deref(), now())?;
             Ok((checked, session, params))
         })
@@ -705,6 +738,7 @@ pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<A
     let issued = web::block(move || {
         st.store.write(|tx| -> Result<String, OAuthError> {
             let t = now();
+            keep_document_client(tx, &client, t)?;
             authorize::remember_consent(tx, &uid, &a, t)?;
             authorize::issue_code(tx, &mut OsRandom, &a, &s, t)
         })

@@ -33,6 +33,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
         revocation_path: Some("/oauth/revoke"),
         end_session_path: Some("/oauth/end-session"),
         authorization_response_iss: true,
+        client_id_metadata_documents: config.client_metadata_documents.enabled,
     }
 }
 

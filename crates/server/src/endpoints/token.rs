@@ -6,6 +6,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use portcullis_core::client_auth::{self, Credentials};
+use portcullis_core::client_metadata;
 use portcullis_core::grants::{
     self, authorization_code, client_credentials, password, refresh_token,
 };
@@ -16,6 +17,7 @@ use portcullis_core::throttle;
 use portcullis_core::tokens::{invalid_grant, Outcome, TokenResponse};
 use portcullis_core::OAuthError;
 
+use crate::crypto::OsRandom;
 use crate::extract;
 use crate::metrics::{grant_label, GrantLabel};
 use crate::render::{blocking_failed, token_error, token_ok, ApiError};
@@ -61,6 +63,19 @@ async fn handle(
     let creds = client_auth::credentials(extract::basic(req)?, &params)?;
     req.extensions_mut()
         .insert(GrantLabel(grant_label(params.get("grant_type"))));
+    // A `client_id` URL: the client its metadata document describes (cached
+    // or fetched again when stale), stored before the grant reads it; a
+    // document that cannot be used makes the client unknown (invalid_client).
+    if let Some(found) = state.documents.resolve(creds.client_id()).await {
+        let fresh = found?;
+        let st = state.clone();
+        web::block(move || {
+            st.store
+                .write(|tx| client_metadata::save(tx, &mut OsRandom, &fresh, now()).map(drop))
+        })
+        .await
+        .map_err(blocking_failed)??;
+    }
     let grant = grants::parse_grant_type(params.get("grant_type"))?;
     let issued = match grant {
         GrantType::Password => {
