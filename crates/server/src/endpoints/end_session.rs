@@ -40,7 +40,7 @@ async fn params_of(req: &HttpRequest, payload: web::Payload) -> Result<Params, O
     if req.method() == actix_web::http::Method::POST {
         extract::form(req, payload).await.map_err(|e| e.error)
     } else {
-        Params::parse(url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned())
+        Params::from_urlencoded(req.query_string().as_bytes())
     }
 }
 

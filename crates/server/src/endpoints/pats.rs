@@ -307,8 +307,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Ok(m) => m,
         Err(res) => return res,
     };
-    let query = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned();
-    let user_id = match Params::parse(query) {
+    let user_id = match Params::from_urlencoded(req.query_string().as_bytes()) {
         Ok(p) => p.get("user_id").map(str::to_string),
         Err(e) => return error(e.into()),
     };
