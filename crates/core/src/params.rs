@@ -23,6 +23,13 @@ pub struct Params {
 }
 
 impl Params {
+    /// Parameters from `application/x-www-form-urlencoded` bytes: a form
+    /// body (RFC 6749 §3.2) or a query string (§3.1). Invalid UTF-8 is
+    /// read lossily, as the WHATWG form decoding does.
+    pub fn from_urlencoded(input: &[u8]) -> Result<Params, OAuthError> {
+        Params::parse(url::form_urlencoded::parse(input).into_owned())
+    }
+
     pub fn parse(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Params, OAuthError> {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut count = 0usize;
@@ -123,6 +130,16 @@ mod tests {
             .map(|i| (format!("k{i}"), "v".into()))
             .collect();
         assert!(Params::parse(many).is_err());
+    }
+
+    #[test]
+    fn urlencoded_bytes_decode_like_a_form() {
+        let params = Params::from_urlencoded(b"scope=openid+email&state=a%26b&nonce=").unwrap();
+        assert_eq!(params.get("scope"), Some("openid email"));
+        assert_eq!(params.get("state"), Some("a&b"));
+        assert!(!params.contains("nonce"));
+        let e = Params::from_urlencoded(b"state=a&state=b").unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidRequest);
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub fn is_loopback(url: &Url) -> bool {
 /// The redirect URI an authorization request will use (RFC 6749 §3.1.2.3).
 /// Absent: the client's only registered URI. Present: an exact string match,
 /// or, for a registered loopback URI, the same URI on any port (RFC 8252
-/// §7.3: native apps listen on an ephemeral port).
+/// §7.3: native apps listen on an ephemeral port). RFC 9700 §2.1: "exact
+/// string matching except for port numbers in localhost redirection URIs of
+/// native apps", so everything but the port (user information included)
+/// must be the same.
 pub fn match_redirect(registered: &[String], requested: Option<&str>) -> Option<String> {
     let Some(requested) = requested else {
         return match registered {
@@ -66,15 +69,18 @@ pub fn match_redirect(registered: &[String], requested: Option<&str>) -> Option<
     if req.scheme() != "http" || !is_loopback(&req) || req.fragment().is_some() {
         return None;
     }
+    let req = without_port(req);
     registered.iter().find_map(|r| {
         let reg = Url::parse(r).ok()?;
-        let same = reg.scheme() == "http"
-            && is_loopback(&reg)
-            && reg.host_str() == req.host_str()
-            && reg.path() == req.path()
-            && reg.query() == req.query();
+        let same = reg.scheme() == "http" && is_loopback(&reg) && without_port(reg) == req;
         same.then(|| requested.to_string())
     })
+}
+
+fn without_port(mut url: Url) -> Url {
+    // Only fails for URLs that cannot have a port; ours are http.
+    let _ = url.set_port(None);
+    url
 }
 
 #[cfg(test)]
@@ -141,6 +147,27 @@ mod tests {
         assert_eq!(
             match_redirect(&reg[..1], None).as_deref(),
             Some("https://app.example/cb")
+        );
+    }
+
+    #[test]
+    fn a_loopback_match_differs_in_the_port_only() {
+        // RFC 9700 §2.1: exact matching except for the port of a loopback
+        // redirect URI; user information is part of the URI like the rest.
+        let reg = vec!["http://127.0.0.1/cb".to_string()];
+        assert_eq!(
+            match_redirect(&reg, Some("http://user:pw@127.0.0.1:5000/cb")),
+            None
+        );
+        assert_eq!(match_redirect(&reg, Some("http://user@127.0.0.1/cb")), None);
+        let with_user = vec!["http://app@127.0.0.1/cb".to_string()];
+        assert_eq!(
+            match_redirect(&with_user, Some("http://127.0.0.1:5000/cb")),
+            None
+        );
+        assert_eq!(
+            match_redirect(&with_user, Some("http://app@127.0.0.1:5000/cb")).as_deref(),
+            Some("http://app@127.0.0.1:5000/cb")
         );
     }
 

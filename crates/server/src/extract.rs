@@ -52,8 +52,7 @@ pub async fn form(req: &HttpRequest, payload: web::Payload) -> Result<Params, Ap
         )));
     }
     let bytes = body(payload).await?;
-    let pairs = url::form_urlencoded::parse(&bytes).into_owned();
-    Ok(Params::parse(pairs)?)
+    Ok(Params::from_urlencoded(&bytes)?)
 }
 
 /// A JSON body.
@@ -87,18 +86,30 @@ pub fn basic(req: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
             "malformed Authorization header",
         ))
     })?;
+    Ok(basic_value(value)?)
+}
+
+/// An `Authorization` header value read as Basic credentials (RFC 6749
+/// §2.3.1): `None` when another scheme is used, `invalid_client` when it is
+/// Basic but malformed.
+pub fn basic_value(value: &str) -> Result<Option<(String, String)>, OAuthError> {
     if !value
         .get(..6)
         .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
     {
         return Ok(None);
     }
-    Ok(Some(decode_basic(value)?))
+    decode_basic(value).map(Some)
 }
 
 /// `Authorization: Bearer <token>` (RFC 6750 §2.1).
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_value(req.headers().get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// An `Authorization` header value read as a bearer token (RFC 6750 §2.1):
+/// the scheme is case-insensitive; `None` for another scheme or no token.
+pub fn bearer_value(value: &str) -> Option<String> {
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;

@@ -73,6 +73,54 @@ pub struct TokenRefForm {
     pub client_secret: Option<String>,
 }
 
+/// The sign-in page's form, form-encoded; the authorization request's
+/// parameters (RFC 6749 §4.1.1) ride along in hidden fields.
+#[derive(Serialize, ToSchema)]
+pub struct SignInForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    pub username: String,
+    pub password: String,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+}
+
+/// The TOTP page's form, form-encoded, with the authorization request's parameters.
+#[derive(Serialize, ToSchema)]
+pub struct OtpForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    /// Proof that the password step passed.
+    pub pending: String,
+    pub otp: String,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+}
+
+/// The consent page's form, form-encoded, with the authorization request's parameters.
+#[derive(Serialize, ToSchema)]
+pub struct ConsentForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    /// `approve` or `deny`.
+    pub consent: String,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+}
+
+/// The logout confirmation form, form-encoded, with the logout request's parameters.
+#[derive(Serialize, ToSchema)]
+pub struct LogoutConfirmForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    pub id_token_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub logout_hint: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
 /// Introspection response (RFC 7662 §2.2). Inactive tokens answer exactly `{"active": false}`.
 #[derive(Serialize, ToSchema)]
 pub struct IntrospectionBody {
@@ -211,6 +259,10 @@ pub struct Health {
         TokenBody,
         LogoutForm,
         TokenRefForm,
+        SignInForm,
+        OtpForm,
+        ConsentForm,
+        LogoutConfirmForm,
         IntrospectionBody,
         LoginBody,
         LoginAnswer,

@@ -237,8 +237,7 @@ where
 
 /// The query string as parameters (a repeated one is `invalid_request`).
 pub fn query(req: &HttpRequest) -> Result<Params, Failure> {
-    let pairs = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned();
-    Ok(Params::parse(pairs)?)
+    Ok(Params::from_urlencoded(req.query_string().as_bytes())?)
 }
 
 fn is_json(req: &HttpRequest) -> bool {

@@ -499,7 +499,7 @@ async fn record_failure(state: &web::Data<AppState>, username: String) {
 }
 
 /// POST /oauth/authorize/login: the sign-in form.
-#[utoipa::path(post, path = "/oauth/authorize/login", tag = "authorization", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, username, password and the authorization request"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/login", tag = "authorization", request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded", description = "csrf, username, password and the authorization request"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
 pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
@@ -635,7 +635,7 @@ fn otp_page(
 }
 
 /// POST /oauth/authorize/otp: the TOTP step.
-#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
@@ -708,7 +708,7 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
 }
 
 /// POST /oauth/authorize/consent: approve or deny.
-#[utoipa::path(post, path = "/oauth/authorize/consent", tag = "authorization", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, consent=approve|deny and the authorization request"), responses((status = 200, description = "Sign-in page when the session ended", content_type = "text/html"), (status = 303, description = "Back to the client with a code or access_denied"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/consent", tag = "authorization", request_body(content = crate::openapi::ConsentForm, content_type = "application/x-www-form-urlencoded", description = "csrf, consent=approve|deny and the authorization request"), responses((status = 200, description = "Sign-in page when the session ended", content_type = "text/html"), (status = 303, description = "Back to the client with a code or access_denied"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, session) = match posted(&req, payload, &state).await {
         Ok(v) => v,

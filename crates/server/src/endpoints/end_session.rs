@@ -40,7 +40,7 @@ async fn params_of(req: &HttpRequest, payload: web::Payload) -> Result<Params, O
     if req.method() == actix_web::http::Method::POST {
         extract::form(req, payload).await.map_err(|e| e.error)
     } else {
-        Params::parse(url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned())
+        Params::from_urlencoded(req.query_string().as_bytes())
     }
 }
 
@@ -262,7 +262,7 @@ pub async fn end_session(
 }
 
 /// POST /oauth/end-session/confirm: the confirmation form.
-#[utoipa::path(post, path = "/oauth/end-session/confirm", tag = "openid", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Signed out", content_type = "text/html"), (status = 303, description = "To the registered post_logout_redirect_uri"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/end-session/confirm", tag = "openid", request_body(content = crate::openapi::LogoutConfirmForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Signed out", content_type = "text/html"), (status = 303, description = "To the registered post_logout_redirect_uri"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn confirm(
     req: HttpRequest,
     payload: web::Payload,

@@ -301,14 +301,13 @@ pub async fn create(
 }
 
 /// `GET /api/pats`, `?user_id=` for another user's (administrators).
-#[utoipa::path(get, path = "/api/pats", tag = "personal access tokens", params(("user_id" = Option<String>, Query, description = "Admins: another user's PATs")), responses((status = 200, description = "The caller's PATs (never the token or its hash)", content_type = "application/json"), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "user_id without admin", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/pats", tag = "personal access tokens", params(("user_id" = Option<String>, Query, description = "Admins: another user's PATs")), responses((status = 200, description = "The caller's PATs (never the token or its hash)", content_type = "application/json"), (status = 400, description = "A repeated query parameter", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad bearer token", body = crate::openapi::ErrorBody), (status = 403, description = "user_id without admin", body = crate::openapi::ErrorBody)))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (who, _, _) = match manager(&req, &state).await {
         Ok(m) => m,
         Err(res) => return res,
     };
-    let query = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned();
-    let user_id = match Params::parse(query) {
+    let user_id = match Params::from_urlencoded(req.query_string().as_bytes()) {
         Ok(p) => p.get("user_id").map(str::to_string),
         Err(e) => return error(e.into()),
     };
