@@ -1,6 +1,7 @@
 //! `portcullis doctor <url>` against real servers: Portcullis itself, the
-//! example MCP server in front of it, a Portcullis with registration off
-//! (an MCP client could not start), and an address where nothing listens.
+//! example MCP server in front of it, a Portcullis with registration and
+//! client ID metadata documents off (an MCP client could not start), and an
+//! address where nothing listens.
 
 use std::process::Command;
 
@@ -61,9 +62,17 @@ fn an_mcp_server_leads_to_its_authorization_server() {
 }
 
 #[test]
-fn registration_off_is_the_first_failing_step_with_its_fix() {
+fn no_way_to_register_is_the_first_failing_step_with_its_fix() {
     let db = TestDb::sqlite();
-    let s = Server::start_with(&db, &[], &[("PORTCULLIS_REGISTRATION__POLICY", "off")]);
+    // Neither registration nor client ID metadata documents: no way in.
+    let s = Server::start_with(
+        &db,
+        &[],
+        &[
+            ("PORTCULLIS_REGISTRATION__POLICY", "off"),
+            ("PORTCULLIS_CLIENT_METADATA_DOCUMENTS__ENABLED", "false"),
+        ],
+    );
     let (code, out, err) = doctor(&s.issuer);
     assert_eq!(code, 1, "{out}");
     assert!(
