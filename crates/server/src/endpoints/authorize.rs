@@ -19,7 +19,7 @@ use portcullis_core::params::Params;
 use portcullis_core::ports::{BrowserSessionStore, ConsentStore, UserStore};
 use portcullis_core::secret::{hash_token, random_token};
 use portcullis_core::tokens::derive;
-use portcullis_core::{throttle, totp, ErrorCode, OAuthError};
+use portcullis_core::{second_factor, throttle, ErrorCode, OAuthError};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
@@ -673,10 +673,11 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
                         .map_err(|e| OAuthError::server(e.to_string()))?,
                     None => return Ok(Ok(user)),
                 };
-                let refusal = match totp::verify_and_use(tx, &user.id, &secret, &code, t)? {
-                    totp::OtpCheck::Accepted => return Ok(Ok(user)),
-                    totp::OtpCheck::Wrong => "That code is not right. Try the current one.",
-                    totp::OtpCheck::Replayed => {
+                // A recovery code stands in for the TOTP code.
+                let refusal = match second_factor::verify(tx, &user.id, &secret, &code, t)? {
+                    second_factor::Check::Accepted(_) => return Ok(Ok(user)),
+                    second_factor::Check::Wrong => "That code is not right. Try the current one.",
+                    second_factor::Check::Replayed => {
                         "That code was already used. Wait for the next one."
                     }
                 };
