@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::error::OAuthError;
 use crate::model::Session;
-use crate::ports::{AuditStore, ConsentStore, Random, SessionStore, TokenStore};
+use crate::ports::{AuditStore, ConsentStore, PatStore, Random, SessionStore, TokenStore};
 use crate::sessions::{audit, end_session};
 
 /// The user's sessions that are not revoked or expired at `now`, newest first.
@@ -57,11 +57,12 @@ pub fn end_all_sessions(
     Ok(n)
 }
 
-/// Withdraw the user's consent to `client_id`: the consent goes, and every
-/// live session of that client for this user ends with its tokens, so the
+/// Withdraw the user's consent to `client_id`: the consent goes, every live
+/// session of that client for this user ends with its tokens, and the
+/// personal access tokens minted for that client (MCP) are deleted, so the
 /// client must ask again. `false` if there was no consent.
 pub fn revoke_consent(
-    tx: &mut (impl SessionStore + TokenStore + AuditStore + ConsentStore),
+    tx: &mut (impl SessionStore + TokenStore + AuditStore + ConsentStore + PatStore),
     rng: &mut dyn Random,
     user_id: &str,
     client_id: &str,
@@ -74,6 +75,12 @@ pub fn revoke_consent(
             ended += 1;
         }
     }
+    let mut pats_deleted = 0;
+    for p in tx.list_pats(user_id)? {
+        if p.client_id.as_deref() == Some(client_id) && tx.delete_pat(&p.id)? {
+            pats_deleted += 1;
+        }
+    }
     audit(
         tx,
         rng,
@@ -82,7 +89,7 @@ pub fn revoke_consent(
         Some(user_id),
         Some(client_id),
         None,
-        json!({"sessions_ended": ended}),
+        json!({"sessions_ended": ended, "pats_deleted": pats_deleted}),
     )?;
     Ok(had)
 }
@@ -90,7 +97,7 @@ pub fn revoke_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Consent, Scopes, SessionKind};
+    use crate::model::{Consent, PatKind, PersonalAccessToken, Scopes, SessionKind};
     use crate::testing::{MemStore, SeqRandom};
 
     fn session(id: &str, user: &str, client: &str) -> Session {
@@ -143,9 +150,32 @@ mod tests {
             granted_at: 1,
             updated_at: 1,
         });
+        let pat = |id: &str, client: Option<&str>| PersonalAccessToken {
+            id: id.into(),
+            token_hash: format!("h-{id}"),
+            user_id: "alice".into(),
+            name: id.into(),
+            scope: Scopes::parse("mcp").unwrap(),
+            kind: if client.is_some() {
+                PatKind::Mcp
+            } else {
+                PatKind::Personal
+            },
+            client_id: client.map(str::to_string),
+            created_at: 1,
+            expires_at: None,
+            last_used_at: None,
+            disabled: false,
+            revoked_at: None,
+        };
+        s.pats.push(pat("for-app", Some("app")));
+        s.pats.push(pat("for-other", Some("other")));
+        s.pats.push(pat("mine", None));
         let rng = &mut SeqRandom(1);
         assert!(revoke_consent(&mut s, rng, "alice", "app", 10).unwrap());
         assert!(s.consents.is_empty());
+        let left: Vec<&str> = s.pats.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(left, ["for-other", "mine"]);
         assert_eq!(s.session("a").revoked_at, Some(10));
         assert!(s.session("b").revoked_at.is_none());
         assert!(s.session("c").revoked_at.is_none());
