@@ -5,6 +5,7 @@
 //! [`ports::Random`] port, persistence through the store traits in [`ports`].
 
 pub mod access;
+pub mod account;
 pub mod admin;
 pub mod authorize;
 pub mod client_auth;
@@ -26,6 +27,7 @@ pub mod redirect;
 pub mod register;
 pub mod resources;
 pub mod revoke;
+pub mod second_factor;
 pub mod secret;
 pub mod sessions;
 #[cfg(test)]

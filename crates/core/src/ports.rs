@@ -74,6 +74,14 @@ pub trait BrowserSessionStore {
     fn insert_browser_session(&mut self, s: &BrowserSession) -> StoreResult<()>;
     fn get_browser_session(&mut self, id_hash: &str) -> StoreResult<Option<BrowserSession>>;
     fn revoke_browser_session(&mut self, id_hash: &str, now: i64) -> StoreResult<bool>;
+    /// End every browser session of `user_id` but the one with hash
+    /// `except` (if any); returns how many were ended.
+    fn revoke_user_browser_sessions(
+        &mut self,
+        user_id: &str,
+        except: Option<&str>,
+        now: i64,
+    ) -> StoreResult<usize>;
 }
 
 pub trait CodeStore {
@@ -107,6 +115,27 @@ pub trait ConsentStore {
     fn upsert_consent(&mut self, consent: &Consent) -> StoreResult<()>;
     fn get_consent(&mut self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>>;
     fn delete_consent(&mut self, user_id: &str, client_id: &str) -> StoreResult<bool>;
+    /// Every consent of a user, by client id.
+    fn list_consents(&mut self, user_id: &str) -> StoreResult<Vec<Consent>>;
+}
+
+/// Single-use TOTP recovery codes, kept only as hashes
+/// ([`crate::secret::hash_token`]).
+pub trait RecoveryCodeStore {
+    /// Replace every recovery code of `user_id` with these hashes.
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        code_hashes: &[String],
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Spend the unused code with this hash: `UPDATE .. SET used_at = now
+    /// WHERE used_at IS NULL`, `true` for exactly one caller.
+    fn use_recovery_code(&mut self, user_id: &str, code_hash: &str, now: i64) -> StoreResult<bool>;
+    /// How many unused codes `user_id` has left.
+    fn count_recovery_codes(&mut self, user_id: &str) -> StoreResult<usize>;
+    /// Forget every code of `user_id` (TOTP turned off).
+    fn delete_recovery_codes(&mut self, user_id: &str) -> StoreResult<usize>;
 }
 
 pub trait PatStore {
@@ -155,6 +184,7 @@ pub trait Stores:
     + PatStore
     + AuditStore
     + SecretStore
+    + RecoveryCodeStore
 {
 }
 
@@ -170,6 +200,7 @@ impl<T> Stores for T where
         + PatStore
         + AuditStore
         + SecretStore
+        + RecoveryCodeStore
 {
 }
 

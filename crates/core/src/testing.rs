@@ -61,6 +61,8 @@ pub struct MemStore {
     pub secrets: HashMap<String, String>,
     pub attempts: HashMap<String, Attempts>,
     pub initial_access_tokens: Vec<InitialAccessToken>,
+    /// `(user_id, code_hash, used_at)`.
+    pub recovery_codes: Vec<(String, String, Option<i64>)>,
 }
 
 impl MemStore {
@@ -193,6 +195,55 @@ impl BrowserSessionStore for MemStore {
             x.revoked_at = Some(now)
         })
     }
+    fn revoke_user_browser_sessions(
+        &mut self,
+        user_id: &str,
+        except: Option<&str>,
+        now: i64,
+    ) -> StoreResult<usize> {
+        let mut n = 0;
+        for s in &mut self.browser_sessions {
+            if s.user_id == user_id && s.revoked_at.is_none() && Some(s.id_hash.as_str()) != except
+            {
+                s.revoked_at = Some(now);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl RecoveryCodeStore for MemStore {
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        code_hashes: &[String],
+        _now: i64,
+    ) -> StoreResult<()> {
+        self.recovery_codes.retain(|(u, _, _)| u != user_id);
+        for h in code_hashes {
+            self.recovery_codes
+                .push((user_id.to_string(), h.clone(), None));
+        }
+        Ok(())
+    }
+    fn use_recovery_code(&mut self, user_id: &str, code_hash: &str, now: i64) -> StoreResult<bool> {
+        let unused =
+            |x: &(String, String, Option<i64>)| x.0 == user_id && x.1 == code_hash && x.2.is_none();
+        update(&mut self.recovery_codes, unused, |x| x.2 = Some(now))
+    }
+    fn count_recovery_codes(&mut self, user_id: &str) -> StoreResult<usize> {
+        Ok(self
+            .recovery_codes
+            .iter()
+            .filter(|(u, _, used)| u == user_id && used.is_none())
+            .count())
+    }
+    fn delete_recovery_codes(&mut self, user_id: &str) -> StoreResult<usize> {
+        let n = self.recovery_codes.len();
+        self.recovery_codes.retain(|(u, _, _)| u != user_id);
+        Ok(n - self.recovery_codes.len())
+    }
 }
 
 impl CodeStore for MemStore {
@@ -293,6 +344,16 @@ impl ConsentStore for MemStore {
         self.consents
             .retain(|x| !(x.user_id == user_id && x.client_id == client_id));
         Ok(self.consents.len() != n)
+    }
+    fn list_consents(&mut self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        let mut v: Vec<Consent> = self
+            .consents
+            .iter()
+            .filter(|c| c.user_id == user_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(v)
     }
 }
 
@@ -480,6 +541,7 @@ impl AdminStore for MemStore {
             .collect();
         self.sessions.retain(|s| !mine(&s.user_id));
         self.browser_sessions.retain(|s| s.user_id != id);
+        self.recovery_codes.retain(|(u, _, _)| u != id);
         self.codes.retain(|c| c.user_id != id);
         self.access_tokens.retain(|t| {
             !mine(&t.user_id) && !t.session_id.as_ref().is_some_and(|s| gone.contains(s))

@@ -514,17 +514,8 @@ fn user_add(store: &Store, config: &Config, a: UserAdd) -> Result<(), Failure> {
     .map_err(|e| Failure::Usage(e.description.unwrap_or_default()))?;
     let mut totp = Value::Null;
     if a.totp {
-        let mut secret = [0u8; 20];
-        portcullis_core::ports::Random::fill(&mut OsRandom, &mut secret);
-        // RFC 6238 defaults (SHA-1, 6 digits, 30 s), as authenticator apps expect.
-        let base32 = totp_rs::Secret::from(secret).to_base32();
-        let uri = totp_rs::Builder::new()
-            .with_secret(secret)
-            .with_issuer(Some("Portcullis"))
-            .with_account_name(user.username.replace(':', "_"))
-            .build()
-            .and_then(|t| t.to_url())
-            .map_err(|e| Failure::Runtime(format!("totp: {e}")))?;
+        let (base32, uri) = crate::endpoints::account::security::new_totp_secret(&user.username)
+            .map_err(Failure::Runtime)?;
         user.totp_secret = Some(
             startup::secret_box(config)
                 .seal(&base32)

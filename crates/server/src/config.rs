@@ -206,7 +206,7 @@ pub struct IntrospectionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesConfig {
-    /// A directory of templates (`layout.html`, `login.html`, `otp.html`, `consent.html`, `error.html`, `logout.html`, `logged_out.html`) replacing the built-in ones file by file, to brand the pages. Unset: the built-in pages.
+    /// A directory of templates (`layout.html`, `login.html`, `otp.html`, `consent.html`, `error.html`, `logout.html`, `logged_out.html`, and the account pages' templates listed in docs/account.md) replacing the built-in ones file by file, to brand the pages. Unset: the built-in pages.
     pub templates_dir: Option<String>,
     /// Lifetime of a browser sign-in, in seconds.
     pub browser_session_secs: i64,

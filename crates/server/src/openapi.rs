@@ -97,6 +97,14 @@ pub struct OtpForm {
     pub redirect_uri: Option<String>,
 }
 
+/// An account page's action, form-encoded: the page's CSRF token and the
+/// action's own fields (named in each operation's description).
+#[derive(Serialize, ToSchema)]
+pub struct CsrfForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+}
+
 /// The consent page's form, form-encoded, with the authorization request's parameters.
 #[derive(Serialize, ToSchema)]
 pub struct ConsentForm {
@@ -227,6 +235,24 @@ pub struct Health {
         endpoints::pats::enable,
         endpoints::pats::delete,
         endpoints::forward_auth::forward_auth,
+        endpoints::account::home::overview,
+        endpoints::account::home::login,
+        endpoints::account::home::otp,
+        endpoints::account::home::logout,
+        endpoints::account::security::totp_get,
+        endpoints::account::security::totp_post,
+        endpoints::account::security::totp_disable,
+        endpoints::account::security::totp_codes,
+        endpoints::account::security::password_get,
+        endpoints::account::security::password_post,
+        endpoints::account::sessions::list,
+        endpoints::account::sessions::end,
+        endpoints::account::sessions::consents,
+        endpoints::account::sessions::revoke,
+        endpoints::account::tokens::list,
+        endpoints::account::tokens::create,
+        endpoints::account::tokens::change,
+        endpoints::account::admin::page,
         crate::admin::clients::list,
         crate::admin::clients::create,
         crate::admin::clients::get,
@@ -260,6 +286,7 @@ pub struct Health {
         LogoutForm,
         TokenRefForm,
         SignInForm,
+        CsrfForm,
         OtpForm,
         ConsentForm,
         LogoutConfirmForm,

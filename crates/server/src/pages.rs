@@ -25,6 +25,36 @@ const TEMPLATES: &[(&str, &str)] = &[
         "logged_out.html",
         include_str!("../templates/logged_out.html"),
     ),
+    (
+        "account_nav.html",
+        include_str!("../templates/account_nav.html"),
+    ),
+    ("account.html", include_str!("../templates/account.html")),
+    (
+        "account_totp.html",
+        include_str!("../templates/account_totp.html"),
+    ),
+    (
+        "account_codes.html",
+        include_str!("../templates/account_codes.html"),
+    ),
+    (
+        "account_password.html",
+        include_str!("../templates/account_password.html"),
+    ),
+    (
+        "account_sessions.html",
+        include_str!("../templates/account_sessions.html"),
+    ),
+    (
+        "account_consents.html",
+        include_str!("../templates/account_consents.html"),
+    ),
+    (
+        "account_tokens.html",
+        include_str!("../templates/account_tokens.html"),
+    ),
+    ("admin.html", include_str!("../templates/admin.html")),
 ];
 
 /// The template set: built-in pages, replaced file by file by those found
@@ -75,6 +105,31 @@ pub fn secure(res: &mut actix_web::HttpResponseBuilder) {
         .insert_header(("X-Frame-Options", "DENY"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Cache-Control", "no-store"));
+}
+
+/// A `Retry-After` header of `secs` seconds on a refusal.
+pub fn retry_after(res: &mut HttpResponse, secs: i64) {
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+}
+
+/// The page for a failure of ours: the cause goes to the log (under the
+/// request id), never to the browser.
+pub fn server_error_page(
+    state: &AppState,
+    what: &str,
+    cause: impl std::fmt::Display,
+) -> HttpResponse {
+    tracing::error!(cause = %cause, page = what, "page failed");
+    error_page(
+        state,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Please try again later.",
+        Some("server_error"),
+    )
 }
 
 /// An error page (never a redirect).

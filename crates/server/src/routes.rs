@@ -192,6 +192,73 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
             web::post().to(pats::enable),
         );
     }
+    // The account pages and the read-only admin page (docs/account.md).
+    {
+        use crate::endpoints::account::{admin, home, security, sessions, tokens};
+        cfg.route(&format!("{base}/account"), web::get().to(home::overview));
+        cfg.route(
+            &format!("{base}/account/login"),
+            web::post().to(home::login),
+        );
+        cfg.route(&format!("{base}/account/otp"), web::post().to(home::otp));
+        cfg.route(
+            &format!("{base}/account/logout"),
+            web::post().to(home::logout),
+        );
+        cfg.route(
+            &format!("{base}/account/totp"),
+            web::get().to(security::totp_get),
+        );
+        cfg.route(
+            &format!("{base}/account/totp"),
+            web::post().to(security::totp_post),
+        );
+        cfg.route(
+            &format!("{base}/account/totp/disable"),
+            web::post().to(security::totp_disable),
+        );
+        cfg.route(
+            &format!("{base}/account/totp/codes"),
+            web::post().to(security::totp_codes),
+        );
+        cfg.route(
+            &format!("{base}/account/password"),
+            web::get().to(security::password_get),
+        );
+        cfg.route(
+            &format!("{base}/account/password"),
+            web::post().to(security::password_post),
+        );
+        cfg.route(
+            &format!("{base}/account/sessions"),
+            web::get().to(sessions::list),
+        );
+        cfg.route(
+            &format!("{base}/account/sessions/end"),
+            web::post().to(sessions::end),
+        );
+        cfg.route(
+            &format!("{base}/account/consents"),
+            web::get().to(sessions::consents),
+        );
+        cfg.route(
+            &format!("{base}/account/consents/revoke"),
+            web::post().to(sessions::revoke),
+        );
+        cfg.route(
+            &format!("{base}/account/tokens"),
+            web::get().to(tokens::list),
+        );
+        cfg.route(
+            &format!("{base}/account/tokens"),
+            web::post().to(tokens::create),
+        );
+        cfg.route(
+            &format!("{base}/account/tokens/change"),
+            web::post().to(tokens::change),
+        );
+        cfg.route(&format!("{base}/admin"), web::get().to(admin::page));
+    }
     crate::admin::configure(cfg, &base);
     cfg.route("/healthz", web::get().to(health::healthz));
     cfg.route("/readyz", web::get().to(health::readyz));

@@ -206,6 +206,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> clients (client_id));
 diesel::joinable!(browser_sessions -> users (user_id));
@@ -222,6 +231,7 @@ diesel::joinable!(consents -> users (user_id));
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
 diesel::joinable!(personal_access_tokens -> clients (client_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     clients,
@@ -238,10 +248,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     server_secrets,
     login_attempts,
     initial_access_tokens,
+    recovery_codes,
 );
 
 /// Every table, for checks that visit them all.
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 15] = [
     "clients",
     "users",
     "signing_keys",
@@ -256,4 +267,5 @@ pub const TABLES: [&str; 14] = [
     "server_secrets",
     "login_attempts",
     "initial_access_tokens",
+    "recovery_codes",
 ];

@@ -10,14 +10,14 @@
 use crate::error::OAuthError;
 use crate::model::{Client, GrantType, Scopes, SessionKind, User};
 use crate::params::Params;
-use crate::ports::{AuditStore, Random, SessionStore, TokenStore, UserStore};
+use crate::ports::{AuditStore, Random, RecoveryCodeStore, SessionStore, TokenStore, UserStore};
+use crate::second_factor;
 use crate::secret::random_token;
 use crate::sessions::start_session;
 use crate::tokens::{
     audience, id_token, invalid_grant, mint_access, mint_refresh, requested_scope, target, Ctx,
     GrantResult, IdTokenInput, Material, Outcome, RefreshGrant, Target, TokenResponse,
 };
-use crate::totp;
 
 #[derive(Debug, Clone)]
 pub struct PasswordRequest {
@@ -87,7 +87,7 @@ pub fn complete<T>(
     access_lifetime: i64,
 ) -> GrantResult
 where
-    T: UserStore + SessionStore + TokenStore + AuditStore,
+    T: UserStore + RecoveryCodeStore + SessionStore + TokenStore + AuditStore,
 {
     if user.disabled {
         return denied("account is disabled", false);
@@ -98,10 +98,11 @@ where
             // So a CLI can prompt for the code and try again.
             return denied("OTP required: send the current code as otp", false);
         };
-        match totp::verify_and_use(tx, &user.id, secret, code, ctx.now)? {
-            totp::OtpCheck::Accepted => {}
-            totp::OtpCheck::Wrong => return denied("invalid OTP", true),
-            totp::OtpCheck::Replayed => {
+        // A recovery code stands in for the TOTP code (second_factor).
+        match second_factor::verify(tx, &user.id, secret, code, ctx.now)? {
+            second_factor::Check::Accepted(_) => {}
+            second_factor::Check::Wrong => return denied("invalid OTP", true),
+            second_factor::Check::Replayed => {
                 return denied("OTP already used: wait for the next code", true)
             }
         }

@@ -10,20 +10,16 @@
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use portcullis_core::authorize::{self, AuthRequest, Next};
 use portcullis_core::client_metadata;
 use portcullis_core::model::{BrowserSession, Client, User};
 use portcullis_core::params::Params;
-use portcullis_core::ports::{BrowserSessionStore, ConsentStore, UserStore};
-use portcullis_core::secret::{hash_token, random_token};
-use portcullis_core::tokens::derive;
-use portcullis_core::{throttle, totp, ErrorCode, OAuthError};
+use portcullis_core::ports::ConsentStore;
+use portcullis_core::{ErrorCode, OAuthError};
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
 use crate::crypto::OsRandom;
+use crate::endpoints::signin;
 use crate::extract;
 use crate::pages::{self, csrf, csrf_ok, error_page, page, redirect, SESSION_COOKIE};
 use crate::render::blocking_failed;
@@ -52,14 +48,7 @@ const AUTH_PARAMS: &[&str] = &[
 type Resp = HttpResponse;
 
 fn server_error(state: &AppState, e: impl std::fmt::Display) -> Resp {
-    tracing::error!(cause = %e, "authorization endpoint failed");
-    error_page(
-        state,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again later.",
-        Some("server_error"),
-    )
+    pages::server_error_page(state, "authorization endpoint", e)
 }
 
 fn bad_form(state: &AppState) -> Resp {
@@ -152,27 +141,6 @@ fn check(
             params.get("state"),
             Err(&e),
         )))),
-    }
-}
-
-/// The browser's live session and its user, if any.
-fn current_session(
-    tx: &mut portcullis_storage::Tx<'_>,
-    cookie: Option<&str>,
-    t: i64,
-) -> Result<Option<(BrowserSession, User)>, OAuthError> {
-    let Some(cookie) = cookie else {
-        return Ok(None);
-    };
-    let Some(s) = tx.get_browser_session(&hash_token(cookie))? else {
-        return Ok(None);
-    };
-    if s.revoked_at.is_some() || s.expires_at <= t {
-        return Ok(None);
-    }
-    match tx.get_user(&s.user_id)? {
-        Some(u) if !u.disabled => Ok(Some((s, u))),
-        _ => Ok(None),
     }
 }
 
@@ -364,7 +332,7 @@ pub async fn authorize(
                 Ok(v) => v,
                 Err(resp) => return Ok(Err(resp)),
             };
-            let session = current_session(tx, cookie.as_deref(), t)?;
+            let session = signin::current_session(tx, cookie.as_deref(), t)?;
             Ok(Ok((checked, session, params)))
         })
     })
@@ -403,34 +371,10 @@ async fn signed_in(
     user: User,
     amr: Vec<String>,
 ) -> Resp {
-    let token = random_token(&mut OsRandom, 32);
-    let lifetime = state.config.pages.browser_session_secs;
-    let t = now();
-    let session = BrowserSession {
-        id_hash: hash_token(&token),
-        user_id: user.id.clone(),
-        auth_time: t,
-        amr,
-        created_at: t,
-        last_seen_at: t,
-        expires_at: t + lifetime,
-        revoked_at: None,
-    };
-    let (st, s) = (state.clone(), session.clone());
-    let username = user.username.clone();
-    let stored = web::block(move || {
-        st.store.write(|tx| -> Result<(), OAuthError> {
-            tx.insert_browser_session(&s)?;
-            throttle::record(tx, &st.throttle, &username, false, s.created_at)
-        })
-    })
-    .await;
-    match stored {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return server_error(state, e),
+    let (session, cookie) = match signin::start_browser_session(state, &user, amr).await {
+        Ok(v) => v,
         Err(e) => return server_error(state, e),
-    }
-    let cookie = pages::cookie(state, SESSION_COOKIE, token, Some(lifetime));
+    };
     proceed(
         req,
         state,
@@ -474,7 +418,7 @@ async fn posted(
     let checked = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
             let checked = check(&st, tx, &params, document)?;
-            let session = current_session(tx, cookie.as_deref(), now())?;
+            let session = signin::current_session(tx, cookie.as_deref(), now())?;
             Ok((checked, session, params))
         })
     })
@@ -485,17 +429,6 @@ async fn posted(
         Ok(Err(e)) => Err(server_error(state, e)),
         Err(e) => Err(server_error(state, blocking_failed(e))),
     }
-}
-
-/// Record a failed attempt for `username` (wrong password or code).
-async fn record_failure(state: &web::Data<AppState>, username: String) {
-    state.metrics.login_failure("page");
-    let st = state.clone();
-    let _ = web::block(move || {
-        st.store
-            .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
-    })
-    .await;
 }
 
 /// POST /oauth/authorize/login: the sign-in form.
@@ -518,40 +451,23 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
             StatusCode::OK,
         );
     }
-    let (st, u) = (state.clone(), username.clone());
-    let found = web::block(move || {
-        st.store.read(|tx| -> Result<_, OAuthError> {
-            let blocked = throttle::blocked_for(tx, &st.throttle, &u, now())?;
-            Ok((blocked, tx.get_user_by_username(&u)?))
-        })
-    })
-    .await;
-    let (blocked, user) = match found {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return server_error(&state, e),
-        Err(e) => return server_error(&state, e),
-    };
-    if let Some(secs) = blocked {
-        let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
-        let mut res = login_page(
-            &req,
-            &state,
-            &client,
-            &params,
-            Some(&msg),
-            &username,
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, v);
+    let user = match signin::check_password(&state, &username, &password).await {
+        Ok(signin::Password::Good(u)) => u,
+        Ok(signin::Password::Blocked(secs)) => {
+            let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
+            let mut res = login_page(
+                &req,
+                &state,
+                &client,
+                &params,
+                Some(&msg),
+                &username,
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            pages::retry_after(&mut res, secs);
+            return res;
         }
-        return res;
-    }
-    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-    let good = match state.hasher.verify(password, phc).await {
-        Ok(g) => g,
-        Err(_) => {
+        Ok(signin::Password::Busy) => {
             return login_page(
                 &req,
                 &state,
@@ -562,11 +478,7 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
                 StatusCode::SERVICE_UNAVAILABLE,
             )
         }
-    };
-    let user = match (good, user) {
-        (true, Some(u)) if !u.disabled => u,
-        _ => {
-            record_failure(&state, username.clone()).await;
+        Ok(signin::Password::Wrong) => {
             return login_page(
                 &req,
                 &state,
@@ -575,47 +487,14 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
                 Some("Wrong username or password."),
                 &username,
                 StatusCode::OK,
-            );
+            )
         }
+        Err(e) => return server_error(&state, e),
     };
     if user.totp_secret.is_some() {
         return otp_page(&req, &state, &params, &user, None);
     }
-    signed_in(&req, &state, client, auth, params, user, vec!["pwd".into()]).await
-}
-
-/// A proof that the password step passed, for the TOTP step: the user id
-/// and an expiry, MACed together with this browser's CSRF cookie.
-fn pending_token(state: &AppState, req: &HttpRequest, user_id: &str, exp: i64) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(format!("{user_id}|{exp}"));
-    let bind = req
-        .cookie(pages::CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .unwrap_or_default();
-    let mac = derive(
-        &state.derive_key,
-        "otp-pending",
-        &format!("{payload}|{bind}"),
-    );
-    format!("{payload}.{mac}")
-}
-
-fn check_pending(state: &AppState, req: &HttpRequest, token: &str, t: i64) -> Option<String> {
-    let (payload, mac) = token.split_once('.')?;
-    let bind = req
-        .cookie(pages::CSRF_COOKIE)
-        .map(|c| c.value().to_string())?;
-    let expected = derive(
-        &state.derive_key,
-        "otp-pending",
-        &format!("{payload}|{bind}"),
-    );
-    if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
-        return None;
-    }
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let (user_id, exp) = text.split_once('|')?;
-    (exp.parse::<i64>().ok()? > t).then(|| user_id.to_string())
+    signed_in(&req, &state, client, auth, params, user, signin::amr(false)).await
 }
 
 fn otp_page(
@@ -626,7 +505,7 @@ fn otp_page(
     error: Option<&str>,
 ) -> Resp {
     let (token, cookie) = csrf(req, state);
-    let pending = pending_token(state, req, &user.id, now() + 300);
+    let pending = signin::pending_token(state, req, &user.id, now() + 300);
     let ctx = minijinja::context! {
         action => path(state, "/oauth/authorize/otp"), csrf => token, pending => pending, params => hidden(params),
         username => user.username.clone(), error => error,
@@ -643,66 +522,18 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
     };
     let Some(user_id) = all
         .get("pending")
-        .and_then(|p| check_pending(&state, &req, p, now()))
+        .and_then(|p| signin::check_pending(&state, &req, p, now()))
     else {
         return bad_form(&state);
     };
     let code = all.get("otp").unwrap_or("").to_string();
-    let st = state.clone();
-    let checked = web::block(move || {
-        st.store.write(
-            |tx| -> Result<Result<User, (User, &'static str)>, OAuthError> {
-                let t = now();
-                let user = match tx.get_user(&user_id)? {
-                    Some(u) if !u.disabled => u,
-                    _ => {
-                        return Err(OAuthError::with(
-                            ErrorCode::AccessDenied,
-                            "account unavailable",
-                        ))
-                    }
-                };
-                if let Some(secs) = throttle::blocked_for(tx, &st.throttle, &user.username, t)? {
-                    let _ = secs;
-                    return Ok(Err((user, "Too many failed attempts. Try again later.")));
-                }
-                let secret = match &user.totp_secret {
-                    Some(sealed) => st
-                        .sealer
-                        .open(sealed)
-                        .map_err(|e| OAuthError::server(e.to_string()))?,
-                    None => return Ok(Ok(user)),
-                };
-                let refusal = match totp::verify_and_use(tx, &user.id, &secret, &code, t)? {
-                    totp::OtpCheck::Accepted => return Ok(Ok(user)),
-                    totp::OtpCheck::Wrong => "That code is not right. Try the current one.",
-                    totp::OtpCheck::Replayed => {
-                        "That code was already used. Wait for the next one."
-                    }
-                };
-                st.metrics.login_failure("page");
-                throttle::record(tx, &st.throttle, &user.username, true, t)?;
-                Ok(Err((user, refusal)))
-            },
-        )
-    })
-    .await;
+    let checked = signin::check_second_factor(&state, user_id, code).await;
     match checked {
-        Ok(Ok(Ok(user))) => {
-            signed_in(
-                &req,
-                &state,
-                client,
-                auth,
-                params,
-                user,
-                vec!["pwd".into(), "otp".into(), "mfa".into()],
-            )
-            .await
+        Ok(Ok(user)) => {
+            signed_in(&req, &state, client, auth, params, user, signin::amr(true)).await
         }
-        Ok(Ok(Err((user, msg)))) => otp_page(&req, &state, &params, &user, Some(msg)),
-        Ok(Err(e)) if e.code == ErrorCode::AccessDenied => bad_form(&state),
-        Ok(Err(e)) => server_error(&state, e),
+        Ok(Err((user, msg))) => otp_page(&req, &state, &params, &user, Some(msg)),
+        Err(e) if e.code == ErrorCode::AccessDenied => bad_form(&state),
         Err(e) => server_error(&state, e),
     }
 }

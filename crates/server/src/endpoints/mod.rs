@@ -1,6 +1,7 @@
 //! One module per endpoint: extract, call core (inside one store
 //! transaction on a blocking thread), render.
 
+pub mod account;
 pub mod authorize;
 pub mod discovery;
 pub mod end_session;
@@ -14,5 +15,6 @@ pub mod pats;
 pub mod register;
 pub mod resource_metadata;
 pub mod revoke;
+pub mod signin;
 pub mod token;
 pub mod userinfo;

@@ -78,4 +78,20 @@ impl BrowserSessionStore for Tx<'_> {
             .store()?;
         Ok(n == 1)
     }
+
+    fn revoke_user_browser_sessions(
+        &mut self,
+        user_id: &str,
+        except: Option<&str>,
+        now: i64,
+    ) -> StoreResult<usize> {
+        let live = browser_sessions::table
+            .filter(browser_sessions::user_id.eq(user_id))
+            .filter(browser_sessions::revoked_at.is_null())
+            .filter(browser_sessions::id_hash.ne(except.unwrap_or("")));
+        diesel::update(live)
+            .set(browser_sessions::revoked_at.eq(now))
+            .execute(self.conn)
+            .store()
+    }
 }

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use portcullis_core::model::Consent;
 use portcullis_core::ports::{ConsentStore, StoreError, StoreResult};
 
-use super::{on_conflict, parse_scopes, record};
+use super::{on_conflict, parse_scopes, record, records};
 use crate::error::OrStore;
 use crate::schema::consents;
 use crate::Tx;
@@ -67,5 +67,13 @@ impl ConsentStore for Tx<'_> {
             .execute(self.conn)
             .store()?
             == 1)
+    }
+
+    fn list_consents(&mut self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        let q = consents::table
+            .filter(consents::user_id.eq(user_id))
+            .order(consents::client_id)
+            .select(ConsentRow::as_select());
+        records(q.load(self.conn).store()?)
     }
 }

@@ -12,6 +12,7 @@ mod initial_access_tokens;
 mod janitor;
 mod keys;
 mod pats;
+mod recovery_codes;
 mod secrets;
 mod sessions;
 mod throttle;

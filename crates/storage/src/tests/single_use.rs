@@ -2,6 +2,7 @@
 
 use std::sync::Barrier;
 
+use portcullis_core::model::{BrowserSession, Consent};
 use portcullis_core::ports::*;
 
 use super::fixtures::*;
@@ -101,5 +102,88 @@ fn concurrent_login_failures_are_all_counted() {
             tx.record_failure("mallory", 5_000, 300, 10, 60)
         });
         assert_eq!(w(store, |tx| tx.blocked_for("mallory", 5_000)), Some(60));
+    });
+}
+
+#[test]
+fn a_recovery_code_is_used_once_and_replaced_sets_forget_the_old() {
+    each_backend(|store| {
+        seed(store);
+        let hashes: Vec<String> = (0..3).map(|i| format!("h{i}")).collect();
+        w(store, |tx| tx.replace_recovery_codes("u1", &hashes, 10));
+        assert_eq!(w(store, |tx| tx.count_recovery_codes("u1")), 3);
+        assert!(w(store, |tx| tx.use_recovery_code("u1", "h0", 11)));
+        assert!(!w(store, |tx| tx.use_recovery_code("u1", "h0", 12)));
+        assert!(!w(store, |tx| tx.use_recovery_code("u2", "h1", 12)));
+        assert_eq!(w(store, |tx| tx.count_recovery_codes("u1")), 2);
+        let wins = race(store, 10, |tx, i| {
+            tx.use_recovery_code("u1", "h1", 20 + i as i64)
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+        w(store, |tx| {
+            tx.replace_recovery_codes("u1", &["n0".to_string()], 30)
+        });
+        assert!(!w(store, |tx| tx.use_recovery_code("u1", "h2", 31)));
+        assert_eq!(w(store, |tx| tx.count_recovery_codes("u1")), 1);
+        assert_eq!(w(store, |tx| tx.delete_recovery_codes("u1")), 1);
+        assert_eq!(w(store, |tx| tx.count_recovery_codes("u1")), 0);
+    });
+}
+
+#[test]
+fn a_users_other_browser_sessions_end_and_consents_list() {
+    each_backend(|store| {
+        seed(store);
+        let bs = |h: &str| BrowserSession {
+            id_hash: h.into(),
+            user_id: "u1".into(),
+            auth_time: 1,
+            amr: vec!["pwd".into()],
+            created_at: 1,
+            last_seen_at: 1,
+            expires_at: 1000,
+            revoked_at: None,
+        };
+        w(store, |tx| {
+            for h in ["b1", "b2", "b3"] {
+                tx.insert_browser_session(&bs(h))?;
+            }
+            Ok(())
+        });
+        assert_eq!(
+            w(store, |tx| tx.revoke_user_browser_sessions(
+                "u1",
+                Some("b2"),
+                5
+            )),
+            2
+        );
+        assert!(w(store, |tx| tx.get_browser_session("b2"))
+            .unwrap()
+            .revoked_at
+            .is_none());
+        assert_eq!(
+            w(store, |tx| tx.get_browser_session("b1"))
+                .unwrap()
+                .revoked_at,
+            Some(5)
+        );
+        assert_eq!(
+            w(store, |tx| tx.revoke_user_browser_sessions("u1", None, 6)),
+            1
+        );
+        w(store, |tx| {
+            tx.upsert_consent(&Consent {
+                user_id: "u1".into(),
+                client_id: "c1".into(),
+                scope: scopes("openid"),
+                granted_at: 1,
+                updated_at: 1,
+            })
+        });
+        let list = w(store, |tx| tx.list_consents("u1"));
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].client_id, "c1");
+        assert!(w(store, |tx| tx.list_consents("u2")).is_empty());
     });
 }

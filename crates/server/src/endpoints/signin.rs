@@ -1,0 +1,230 @@
+//! The browser sign-in steps shared by the authorization pages
+//! (`/oauth/authorize/login`, `/oauth/authorize/otp`) and the account pages
+//! (`/account/login`, `/account/otp`): the browser session behind the
+//! cookie, the password check with its throttle, the proof that the
+//! password step passed (carried to the second-factor form), the second
+//! factor, and starting a browser session. No state in process memory: the
+//! session is a row, the proof is MACed with a key shared by every node.
+
+use actix_web::cookie::Cookie;
+use actix_web::{web, HttpRequest};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use portcullis_core::model::{BrowserSession, User};
+use portcullis_core::ports::{BrowserSessionStore, UserStore};
+use portcullis_core::secret::{hash_token, random_token};
+use portcullis_core::tokens::derive;
+use portcullis_core::{second_factor, throttle, ErrorCode, OAuthError};
+use subtle::ConstantTimeEq;
+
+use crate::crypto::OsRandom;
+use crate::pages::{self, SESSION_COOKIE};
+use crate::state::{now, AppState};
+
+/// The browser's live session and its user, if any.
+pub fn current_session(
+    tx: &mut portcullis_storage::Tx<'_>,
+    cookie: Option<&str>,
+    t: i64,
+) -> Result<Option<(BrowserSession, User)>, OAuthError> {
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
+    let Some(s) = tx.get_browser_session(&hash_token(cookie))? else {
+        return Ok(None);
+    };
+    if s.revoked_at.is_some() || s.expires_at <= t {
+        return Ok(None);
+    }
+    match tx.get_user(&s.user_id)? {
+        Some(u) if !u.disabled => Ok(Some((s, u))),
+        _ => Ok(None),
+    }
+}
+
+/// The session cookie of a request, if any.
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
+}
+
+/// Record a failed attempt for `username` (wrong password or code).
+pub async fn record_failure(state: &web::Data<AppState>, username: String) {
+    state.metrics.login_failure("page");
+    let st = state.clone();
+    let _ = web::block(move || {
+        st.store
+            .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
+    })
+    .await;
+}
+
+/// The outcome of the password step.
+pub enum Password {
+    Good(User),
+    Wrong,
+    /// Too many failures: seconds to wait.
+    Blocked(i64),
+    /// The hashing pool is full.
+    Busy,
+}
+
+/// Check `username` and `password` (throttled; an unknown user costs the
+/// same as a known one). A wrong password is recorded as a failure.
+pub async fn check_password(
+    state: &web::Data<AppState>,
+    username: &str,
+    password: &str,
+) -> Result<Password, OAuthError> {
+    let (st, u) = (state.clone(), username.to_string());
+    let (blocked, user) = web::block(move || {
+        st.store.read(|tx| -> Result<_, OAuthError> {
+            let blocked = throttle::blocked_for(tx, &st.throttle, &u, now())?;
+            Ok((blocked, tx.get_user_by_username(&u)?))
+        })
+    })
+    .await
+    .map_err(|e| OAuthError::server(e.to_string()))??;
+    if let Some(secs) = blocked {
+        return Ok(Password::Blocked(secs));
+    }
+    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+    let Ok(good) = state.hasher.verify(password.to_string(), phc).await else {
+        return Ok(Password::Busy);
+    };
+    match (good, user) {
+        (true, Some(u)) if !u.disabled => Ok(Password::Good(u)),
+        _ => {
+            record_failure(state, username.to_string()).await;
+            Ok(Password::Wrong)
+        }
+    }
+}
+
+/// A proof that the password step passed, for the second-factor step: the
+/// user id and an expiry, MACed together with this browser's CSRF cookie.
+pub fn pending_token(state: &AppState, req: &HttpRequest, user_id: &str, exp: i64) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(format!("{user_id}|{exp}"));
+    let bind = req
+        .cookie(pages::CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    let mac = derive(
+        &state.derive_key,
+        "otp-pending",
+        &format!("{payload}|{bind}"),
+    );
+    format!("{payload}.{mac}")
+}
+
+/// The user id a [`pending_token`] vouches for, if it is genuine and fresh.
+pub fn check_pending(state: &AppState, req: &HttpRequest, token: &str, t: i64) -> Option<String> {
+    let (payload, mac) = token.split_once('.')?;
+    let bind = req
+        .cookie(pages::CSRF_COOKIE)
+        .map(|c| c.value().to_string())?;
+    let expected = derive(
+        &state.derive_key,
+        "otp-pending",
+        &format!("{payload}|{bind}"),
+    );
+    if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
+        return None;
+    }
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let (user_id, exp) = text.split_once('|')?;
+    (exp.parse::<i64>().ok()? > t).then(|| user_id.to_string())
+}
+
+/// Check the second factor of `user_id`: a TOTP code or a recovery code
+/// ([`second_factor::verify`]), throttled like the password. `Ok(Err)`
+/// carries the user and the message for the form. A user that is gone or
+/// disabled is `access_denied`.
+pub async fn check_second_factor(
+    state: &web::Data<AppState>,
+    user_id: String,
+    code: String,
+) -> Result<Result<User, (User, &'static str)>, OAuthError> {
+    let st = state.clone();
+    web::block(move || {
+        st.store.write(
+            |tx| -> Result<Result<User, (User, &'static str)>, OAuthError> {
+                let t = now();
+                let user = match tx.get_user(&user_id)? {
+                    Some(u) if !u.disabled => u,
+                    _ => {
+                        return Err(OAuthError::with(
+                            ErrorCode::AccessDenied,
+                            "account unavailable",
+                        ))
+                    }
+                };
+                if throttle::blocked_for(tx, &st.throttle, &user.username, t)?.is_some() {
+                    return Ok(Err((user, "Too many failed attempts. Try again later.")));
+                }
+                let secret = match &user.totp_secret {
+                    Some(sealed) => st
+                        .sealer
+                        .open(sealed)
+                        .map_err(|e| OAuthError::server(e.to_string()))?,
+                    None => return Ok(Ok(user)),
+                };
+                // A recovery code stands in for the TOTP code.
+                let refusal = match second_factor::verify(tx, &user.id, &secret, &code, t)? {
+                    second_factor::Check::Accepted(_) => return Ok(Ok(user)),
+                    second_factor::Check::Wrong => "That code is not right. Try the current one.",
+                    second_factor::Check::Replayed => {
+                        "That code was already used. Wait for the next one."
+                    }
+                };
+                st.metrics.login_failure("page");
+                throttle::record(tx, &st.throttle, &user.username, true, t)?;
+                Ok(Err((user, refusal)))
+            },
+        )
+    })
+    .await
+    .map_err(|e| OAuthError::server(e.to_string()))?
+}
+
+/// The methods a sign-in used: `pwd`, and `otp` + `mfa` with a second factor.
+pub fn amr(second_factor: bool) -> Vec<String> {
+    if second_factor {
+        vec!["pwd".into(), "otp".into(), "mfa".into()]
+    } else {
+        vec!["pwd".into()]
+    }
+}
+
+/// Start a browser session for `user` (clearing its failed attempts) and
+/// return it with the cookie that names it.
+pub async fn start_browser_session(
+    state: &web::Data<AppState>,
+    user: &User,
+    amr: Vec<String>,
+) -> Result<(BrowserSession, Cookie<'static>), OAuthError> {
+    let token = random_token(&mut OsRandom, 32);
+    let lifetime = state.config.pages.browser_session_secs;
+    let t = now();
+    let session = BrowserSession {
+        id_hash: hash_token(&token),
+        user_id: user.id.clone(),
+        auth_time: t,
+        amr,
+        created_at: t,
+        last_seen_at: t,
+        expires_at: t + lifetime,
+        revoked_at: None,
+    };
+    let (st, s) = (state.clone(), session.clone());
+    let username = user.username.clone();
+    web::block(move || {
+        st.store.write(|tx| -> Result<(), OAuthError> {
+            tx.insert_browser_session(&s)?;
+            throttle::record(tx, &st.throttle, &username, false, s.created_at)
+        })
+    })
+    .await
+    .map_err(|e| OAuthError::server(e.to_string()))??;
+    let cookie = pages::cookie(state, SESSION_COOKIE, token, Some(lifetime));
+    Ok((session, cookie))
+}
