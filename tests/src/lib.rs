@@ -278,6 +278,15 @@ impl Server {
         (status, res.json().expect("token endpoint answers JSON"))
     }
 
+    /// POST /api/auth/login with a JSON body.
+    pub fn login_api(&self, body: &Value) -> reqwest::blocking::Response {
+        self.http
+            .post(self.url("/api/auth/login"))
+            .json(body)
+            .send()
+            .expect("POST login")
+    }
+
     /// GET /api/auth/me with a bearer token; the status.
     pub fn me_status(&self, token: &str) -> u16 {
         self.http

@@ -153,7 +153,7 @@ impl Application {
             store: store.clone(),
             keys: Arc::clone(&keys),
             policy: config.token_policy()?,
-            throttle: config.throttle_policy(),
+            throttles: config.throttles(),
             derive_key,
             hasher: HashPool::new(config.login.hash_workers, config.login.hash_queue),
             sealer,

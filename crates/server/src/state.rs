@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use actix_web::web;
+use portcullis_core::client_auth::{self, Credentials};
 use portcullis_core::ports::Random;
-use portcullis_core::throttle::ThrottlePolicy;
+use portcullis_core::throttle::{self, Kind, Throttles};
 use portcullis_core::tokens::{Ctx, GrantResult, Outcome, TokenPolicy, TokenResponse};
 use portcullis_core::Issuer;
 use portcullis_storage::{Store, Tx};
@@ -24,7 +25,8 @@ pub struct AppState {
     /// The metadata document, serialized once at start.
     pub metadata_json: String,
     pub policy: TokenPolicy,
-    pub throttle: ThrottlePolicy,
+    /// Failed passwords, one-time codes and client authentications.
+    pub throttles: Throttles,
     /// Shared by every node (stored in the database): derives refresh successors.
     pub derive_key: Vec<u8>,
     pub hasher: HashPool,
@@ -98,4 +100,53 @@ where
     Ok(web::block(move || st.store.read(|tx| f(tx, &st)))
         .await
         .map_err(blocking_failed)??)
+}
+
+/// Count a refused client authentication against its `client_id` (RFC 6749
+/// §5.2 `invalid_client` for credentials naming a client), in a transaction
+/// of its own: the refused request's transaction rolled back. Passes
+/// `result` through.
+pub async fn count_client_failure<T>(
+    state: &web::Data<AppState>,
+    creds: &Credentials,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let Err(e) = &result else {
+        return result;
+    };
+    let Some(id) = client_auth::counts_as_failure(creds, &e.error) else {
+        return result;
+    };
+    if state.throttles.client.max_failures == 0 {
+        return result;
+    }
+    let (st, id) = (state.clone(), id.to_string());
+    let counted = web::block(move || {
+        st.store
+            .write(|tx| throttle::record(tx, &st.throttles, Kind::Client, &id, true, now()))
+    })
+    .await
+    .map_err(blocking_failed)
+    .and_then(|r| r.map_err(ApiError::from));
+    match counted {
+        Ok(()) => result,
+        Err(e) => Err(e),
+    }
+}
+
+/// Clear the failures of a client that just authenticated from a read
+/// transaction ([`client_auth::authenticate_gated`] said some were on
+/// record).
+pub async fn clear_client_failures(
+    state: &web::Data<AppState>,
+    client_id: String,
+) -> Result<(), ApiError> {
+    let st = state.clone();
+    web::block(move || {
+        st.store
+            .write(|tx| throttle::record(tx, &st.throttles, Kind::Client, &client_id, false, now()))
+    })
+    .await
+    .map_err(blocking_failed)?
+    .map_err(ApiError::from)
 }

@@ -18,8 +18,9 @@ use portcullis_core::model::{BrowserSession, Client, User};
 use portcullis_core::params::Params;
 use portcullis_core::ports::{BrowserSessionStore, ConsentStore, UserStore};
 use portcullis_core::secret::{hash_token, random_token};
+use portcullis_core::throttle::{self, Kind};
 use portcullis_core::tokens::derive;
-use portcullis_core::{throttle, totp, ErrorCode, OAuthError};
+use portcullis_core::{totp, ErrorCode, OAuthError};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
@@ -421,7 +422,9 @@ async fn signed_in(
     let stored = web::block(move || {
         st.store.write(|tx| -> Result<(), OAuthError> {
             tx.insert_browser_session(&s)?;
-            throttle::record(tx, &st.throttle, &username, false, s.created_at)
+            let t = s.created_at;
+            throttle::record(tx, &st.throttles, Kind::User, &username, false, t)?;
+            throttle::record(tx, &st.throttles, Kind::Otp, &username, false, t)
         })
     })
     .await;
@@ -487,13 +490,13 @@ async fn posted(
     }
 }
 
-/// Record a failed attempt for `username` (wrong password or code).
+/// Record a wrong password for `username`.
 async fn record_failure(state: &web::Data<AppState>, username: String) {
     state.metrics.login_failure("page");
     let st = state.clone();
     let _ = web::block(move || {
         st.store
-            .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
+            .write(|tx| throttle::record(tx, &st.throttles, Kind::User, &username, true, now()))
     })
     .await;
 }
@@ -521,7 +524,10 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
     let (st, u) = (state.clone(), username.clone());
     let found = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
-            let blocked = throttle::blocked_for(tx, &st.throttle, &u, now())?;
+            // Blocked for wrong passwords or for wrong codes.
+            let t = now();
+            let blocked = throttle::blocked_for(tx, &st.throttles, Kind::User, &u, t)?
+                .max(throttle::blocked_for(tx, &st.throttles, Kind::Otp, &u, t)?);
             Ok((blocked, tx.get_user_by_username(&u)?))
         })
     })
@@ -533,7 +539,7 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
     };
     if let Some(secs) = blocked {
         let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
-        let mut res = login_page(
+        let res = login_page(
             &req,
             &state,
             &client,
@@ -542,11 +548,7 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
             &username,
             StatusCode::TOO_MANY_REQUESTS,
         );
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, v);
-        }
-        return res;
+        return retry_after(res, secs);
     }
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let good = match state.hasher.verify(password, phc).await {
@@ -634,8 +636,25 @@ fn otp_page(
     with_cookie(page(state, StatusCode::OK, "otp.html", ctx), cookie)
 }
 
+/// Why a code was refused.
+enum OtpRefusal {
+    /// Wrong or replayed: the page says which.
+    Wrong(&'static str),
+    /// Too many failures: 429 with `Retry-After` after this many seconds.
+    Blocked(i64),
+}
+
+/// `res` with `Retry-After: secs` (RFC 9110 §10.2.3).
+fn retry_after(mut res: Resp, secs: i64) -> Resp {
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.max(1).to_string()) {
+        res.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
+}
+
 /// POST /oauth/authorize/otp: the TOTP step.
-#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many wrong codes", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
@@ -651,7 +670,7 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
     let st = state.clone();
     let checked = web::block(move || {
         st.store.write(
-            |tx| -> Result<Result<User, (User, &'static str)>, OAuthError> {
+            |tx| -> Result<Result<User, (User, OtpRefusal)>, OAuthError> {
                 let t = now();
                 let user = match tx.get_user(&user_id)? {
                     Some(u) if !u.disabled => u,
@@ -662,9 +681,12 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
                         ))
                     }
                 };
-                if let Some(secs) = throttle::blocked_for(tx, &st.throttle, &user.username, t)? {
-                    let _ = secs;
-                    return Ok(Err((user, "Too many failed attempts. Try again later.")));
+                let name = &user.username;
+                let blocked = throttle::blocked_for(tx, &st.throttles, Kind::Otp, name, t)?.max(
+                    throttle::blocked_for(tx, &st.throttles, Kind::User, name, t)?,
+                );
+                if let Some(secs) = blocked {
+                    return Ok(Err((user, OtpRefusal::Blocked(secs))));
                 }
                 let secret = match &user.totp_secret {
                     Some(sealed) => st
@@ -681,8 +703,8 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
                     }
                 };
                 st.metrics.login_failure("page");
-                throttle::record(tx, &st.throttle, &user.username, true, t)?;
-                Ok(Err((user, refusal)))
+                throttle::record(tx, &st.throttles, Kind::Otp, &user.username, true, t)?;
+                Ok(Err((user, OtpRefusal::Wrong(refusal))))
             },
         )
     })
@@ -700,7 +722,15 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
             )
             .await
         }
-        Ok(Ok(Err((user, msg)))) => otp_page(&req, &state, &params, &user, Some(msg)),
+        Ok(Ok(Err((user, OtpRefusal::Wrong(msg))))) => {
+            otp_page(&req, &state, &params, &user, Some(msg))
+        }
+        Ok(Ok(Err((user, OtpRefusal::Blocked(secs))))) => {
+            let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
+            let mut res = otp_page(&req, &state, &params, &user, Some(&msg));
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            retry_after(res, secs)
+        }
         Ok(Err(e)) if e.code == ErrorCode::AccessDenied => bad_form(&state),
         Ok(Err(e)) => server_error(&state, e),
         Err(e) => server_error(&state, e),
