@@ -70,7 +70,11 @@ fn client(db: &TestDb, args: &[&str], what: &str, seen: &mut Vec<(String, String
 fn run(db: &TestDb, kek: bool) -> Seen {
     let mut secrets: Vec<(String, String)> = Vec::new();
     // The CLI seals TOTP secrets with the key from a settings file.
-    let config = std::env::temp_dir().join(format!("portcullis-secrets-{}.toml", now()));
+    // One file per test (they run in parallel threads of one process).
+    let config = std::env::temp_dir().join(format!(
+        "portcullis-secrets-{}-{kek}.toml",
+        std::process::id()
+    ));
     let mut f = std::fs::File::create(&config).unwrap();
     if kek {
         writeln!(f, "key_encryption_key = \"{KEK}\"").unwrap();
@@ -363,6 +367,16 @@ fn assert_no_secret_in_clear(seen: &Seen, backend: &str) {
     );
 }
 
+/// The stored value of the server secret `name`.
+fn server_secret(dump: &str, name: &str) -> String {
+    dump.lines()
+        .filter_map(|l| l.strip_prefix("server_secrets\t"))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|row| row["name"] == name)
+        .and_then(|row| row["value"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("{name} in server_secrets"))
+}
+
 fn backend(db: &TestDb) -> &'static str {
     if db.sqlite_path().is_some() {
         "SQLite"
@@ -395,6 +409,13 @@ fn no_secret_is_stored_or_logged_in_clear_and_the_kek_seals_keys_and_totp_secret
                 "{backend}: {clear} in the files"
             );
         }
+        // The server's own key (CSRF tokens, pending sign-ins, refresh
+        // successors) is sealed too.
+        let derive = server_secret(&seen.dump, "refresh_derive_key");
+        assert!(
+            derive.starts_with("enc:v1:"),
+            "{backend}: refresh_derive_key in clear"
+        );
         for line in seen
             .dump
             .lines()
@@ -435,6 +456,11 @@ fn without_a_kek_keys_and_totp_secrets_are_in_clear_in_their_own_columns_only() 
             tables_with(&seen.dump, "PRIVATE KEY"),
             ["signing_keys"],
             "{backend}"
+        );
+        let derive = server_secret(&seen.dump, "refresh_derive_key");
+        assert!(
+            !derive.starts_with("enc:v1:"),
+            "{backend}: clear without a KEK"
         );
     }
 }

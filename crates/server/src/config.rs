@@ -26,7 +26,7 @@ pub struct Config {
     pub bind: String,
     /// Database: a SQLite file path (`./portcullis.db`), a `sqlite://` URL, or a `postgres://` URL.
     pub database_url: String,
-    /// Encrypts private signing keys and TOTP secrets at rest (AES-256-GCM under a SHA-256 of this value; use at least 32 random characters). Unset: they are stored in clear. Once set, keep it: encrypted keys cannot be read without it.
+    /// Encrypts private signing keys, TOTP secrets and the server's derivation key (behind CSRF tokens and refresh successors) at rest (AES-256-GCM under a SHA-256 of this value; use at least 32 random characters). Unset: they are stored in clear. Once set, keep it: encrypted keys cannot be read without it.
     pub key_encryption_key: Option<Secret>,
     /// Log format: `text` for people, `json` for machines.
     pub log_format: LogFormat,
