@@ -320,3 +320,50 @@ fn authorize_query(c: &TestClient) -> String {
     .unwrap()
     .to_string()
 }
+
+#[test]
+fn wrong_registration_access_tokens_block_management_of_that_client() {
+    for db in databases() {
+        let s = Server::start_with(
+            &db,
+            &[],
+            &[
+                ("PORTCULLIS_CLIENT_AUTH__MAX_FAILURES", "2"),
+                ("PORTCULLIS_CLIENT_AUTH__BLOCK_SECS", "60"),
+            ],
+        );
+        let reg: Value = s
+            .http
+            .post(s.url("/oauth/register"))
+            .json(&json!({"redirect_uris": ["http://127.0.0.1/cb"]}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let id = reg["client_id"].as_str().unwrap();
+        let rat = reg["registration_access_token"].as_str().unwrap();
+        let path = s.url(&format!("/oauth/register/{id}"));
+        let get = |token: &str| s.http.get(&path).bearer_auth(token).send().unwrap();
+        assert_eq!(get("wrong").status(), 401);
+        // A success clears the failure...
+        assert_eq!(get(rat).status(), 200);
+        assert_eq!(get("wrong").status(), 401);
+        assert_eq!(get(rat).status(), 200);
+        // ...two in a row block the client_id, for every management call.
+        assert_eq!(get("wrong").status(), 401);
+        assert_eq!(get("wrong").status(), 401);
+        let res = get(rat);
+        let retry = retry_after(&res);
+        let status = res.status().as_u16();
+        assert_throttled(status, retry, &res.json().unwrap(), 60);
+        let res = s.http.delete(&path).bearer_auth(rat).send().unwrap();
+        assert_eq!(res.status(), 429);
+        // Its client secret is refused as well: one throttle per client.
+        let c = TestClient {
+            id: id.to_string(),
+            secret: reg["client_secret"].as_str().map(str::to_string),
+        };
+        let (status, _, _) = post(&s, "/oauth/revoke", &c, &[("token", "x")]);
+        assert_eq!(status, 429);
+    }
+}

@@ -206,7 +206,7 @@ pub struct LoginConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientAuthConfig {
-    /// Failed client authentications (wrong `client_secret`, a secret for a public client, a disabled client...) for one `client_id` within `failure_window_secs` before it is blocked, wherever clients authenticate (token, introspection, revocation, logout); 0 turns it off. Only failures count and a success clears them, so a client that authenticates correctly is never limited; but anyone who knows a `client_id` can block it for `block_secs` by sending wrong secrets.
+    /// Failed client authentications (wrong `client_secret`, a secret for a public client, a disabled client...) for one `client_id` within `failure_window_secs` before it is blocked, wherever clients authenticate (token, introspection, revocation, logout, and RFC 7592 registration management, where a wrong registration access token counts); 0 turns it off. Only failures count and a success clears them, so a client that authenticates correctly is never limited; but anyone who knows a `client_id` can block it for `block_secs` by sending wrong secrets.
     pub max_failures: u32,
     /// Window in which failures are counted.
     pub failure_window_secs: i64,

@@ -111,26 +111,13 @@ pub async fn count_client_failure<T>(
     creds: &Credentials,
     result: Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let Err(e) = &result else {
-        return result;
-    };
-    let Some(id) = client_auth::counts_as_failure(creds, &e.error) else {
-        return result;
-    };
-    if state.throttles.client.max_failures == 0 {
-        return result;
-    }
-    let (st, id) = (state.clone(), id.to_string());
-    let counted = web::block(move || {
-        st.store
-            .write(|tx| throttle::record(tx, &st.throttles, Kind::Client, &id, true, now()))
-    })
-    .await
-    .map_err(blocking_failed)
-    .and_then(|r| r.map_err(ApiError::from));
-    match counted {
-        Ok(()) => result,
-        Err(e) => Err(e),
+    let failed = result
+        .as_ref()
+        .err()
+        .and_then(|e| client_auth::counts_as_failure(creds, &e.error));
+    match failed {
+        Some(id) => record_client(state, id.to_string(), true).await.and(result),
+        None => result,
     }
 }
 
@@ -141,10 +128,20 @@ pub async fn clear_client_failures(
     state: &web::Data<AppState>,
     client_id: String,
 ) -> Result<(), ApiError> {
+    record_client(state, client_id, false).await
+}
+
+/// One attempt of `client_id` in a write transaction of its own.
+pub async fn record_client(
+    state: &web::Data<AppState>,
+    client_id: String,
+    failed: bool,
+) -> Result<(), ApiError> {
     let st = state.clone();
     web::block(move || {
-        st.store
-            .write(|tx| throttle::record(tx, &st.throttles, Kind::Client, &client_id, false, now()))
+        st.store.write(|tx| {
+            throttle::record(tx, &st.throttles, Kind::Client, &client_id, failed, now())
+        })
     })
     .await
     .map_err(blocking_failed)?
