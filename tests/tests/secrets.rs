@@ -1,15 +1,15 @@
 //! Secrets at rest and in logs: every flow runs once (passwords, TOTP,
 //! password grant with a code, authorization code with PKCE over the
-//! sign-in pages, refresh, client credentials, dynamic registration and its
-//! management, a personal access token and its token exchange,
-//! introspection, revocation, the admin API, an initial access token), every
-//! secret seen on the way is collected, and then the database (SQLite: the
-//! file, its write-ahead log and a dump of every table; PostgreSQL: a dump
-//! of every table) and the server's whole output at log level `trace` are
-//! searched for each of them. None may be there in clear. Private signing
-//! keys and TOTP secrets are sealed with `key_encryption_key`; without it
-//! they are in clear, but only in their own columns (as docs/security.md
-//! says).
+//! sign-in pages, the login API, refresh, client credentials, dynamic
+//! registration and its management, a personal access token and its token
+//! exchange, introspection, revocation, the admin API, an initial access
+//! token), every secret seen on the way is collected, and then the database
+//! (SQLite: the file, its write-ahead log and a dump of every table;
+//! PostgreSQL: a dump of every table) and the server's whole output at log
+//! level `trace` are searched for each of them. None may be there in clear.
+//! Private signing keys, TOTP secrets and the server's derivation key are
+//! sealed with `key_encryption_key`; without it they are in clear, but keys
+//! and TOTP secrets only in their own columns (as docs/security.md says).
 
 use std::io::Write;
 
@@ -170,6 +170,16 @@ fn run(db: &TestDb, kek: bool) -> Seen {
     secrets.push(("password grant access token".into(), admin.clone()));
     secrets.push((
         "password grant refresh token".into(),
+        str_of(&body, "refresh_token"),
+    ));
+
+    // The direct login API.
+    let res = s.login_api(&json!({"username": "ada", "password": ADA_PW}));
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().unwrap();
+    secrets.push(("login API token".into(), str_of(&body, "token")));
+    secrets.push((
+        "login API refresh token".into(),
         str_of(&body, "refresh_token"),
     ));
 
