@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 pub use portcullis_storage::testing::TestDb;
@@ -136,18 +136,46 @@ pub fn cli_json(db: &TestDb, args: &[&str], stdin: &str) -> Value {
 /// Spawn a server that announces itself with one JSON line on stdout (its
 /// address); that line, parsed. Its stderr goes to the test's.
 pub fn spawn_announced(cmd: &mut Command, what: &str) -> (Child, Value) {
+    let (child, started, _) = spawn_with_log(cmd, what, None);
+    (child, started)
+}
+
+/// The output a [`Server::start_logged`] server has written so far.
+type Log = Arc<Mutex<Vec<u8>>>;
+
+/// [`spawn_announced`]; with `log`, the rest of stdout and all of stderr
+/// are kept there (by the returned threads) instead of going to the test's.
+fn spawn_with_log(
+    cmd: &mut Command,
+    what: &str,
+    log: Option<Log>,
+) -> (Child, Value, Vec<std::thread::JoinHandle<()>>) {
+    let stderr = if log.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let mut readers = Vec::new();
+    let keep = log.clone();
+    readers.push(std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = reader.read_line(&mut line);
         let _ = tx.send(line);
-    });
+        if let Some(log) = keep {
+            copy_into(reader, &log);
+        }
+    }));
+    if let (Some(log), Some(stderr)) = (log, child.stderr.take()) {
+        readers.push(std::thread::spawn(move || copy_into(stderr, &log)));
+    }
     let line = match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(l) if !l.is_empty() => l,
         other => {
@@ -157,12 +185,25 @@ pub fn spawn_announced(cmd: &mut Command, what: &str) -> (Child, Value) {
         }
     };
     let started = serde_json::from_str(&line).expect("first stdout line is JSON");
-    (child, started)
+    (child, started, readers)
+}
+
+/// Append everything `from` yields to `log`, until it ends.
+fn copy_into(mut from: impl std::io::Read, log: &Log) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        log.lock().expect("log lock").extend_from_slice(&buf[..n]);
+    }
 }
 
 /// A running server. Killed on drop.
 pub struct Server {
     child: Child,
+    /// Its output, for [`Server::start_logged`].
+    log: Option<(Log, Vec<std::thread::JoinHandle<()>>)>,
     /// `http://127.0.0.1:<port>`
     pub base: String,
     pub issuer: String,
@@ -176,13 +217,23 @@ impl Server {
     }
 
     pub fn start_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(db, args, env, None)
+    }
+
+    /// [`Server::start_with`], keeping everything the server writes to
+    /// stdout (after its first line) and stderr: [`Server::stop`] returns it.
+    pub fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> Server {
+        Self::spawn(db, &[], env, Some(Log::default()))
+    }
+
+    fn spawn(db: &TestDb, args: &[&str], env: &[(&str, &str)], log: Option<Log>) -> Server {
         let mut cmd = command();
         cmd.args(["--database-url", &db.url, "serve", "--bind", "127.0.0.1:0"])
             .args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let (child, started) = spawn_announced(&mut cmd, "portcullis serve");
+        let (child, started, readers) = spawn_with_log(&mut cmd, "portcullis serve", log.clone());
         let addr = started["listening"]
             .as_str()
             .expect("listening")
@@ -195,6 +246,7 @@ impl Server {
             .expect("client");
         Server {
             child,
+            log: log.map(|l| (l, readers)),
             base: format!("http://{addr}"),
             issuer,
             http,
@@ -213,6 +265,23 @@ impl Server {
         let res = self.get(path);
         assert!(res.status().is_success(), "GET {path}: {}", res.status());
         res.json().expect("JSON body")
+    }
+}
+
+impl Server {
+    /// Kill the server and wait for it; everything it wrote, for a
+    /// [`Server::start_logged`] server (else nothing).
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let Some((log, readers)) = self.log.take() else {
+            return String::new();
+        };
+        for r in readers {
+            let _ = r.join();
+        }
+        let bytes = log.lock().expect("log lock").clone();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
@@ -276,6 +345,15 @@ impl Server {
         let res = self.post_form("/oauth/token", client, form);
         let status = res.status().as_u16();
         (status, res.json().expect("token endpoint answers JSON"))
+    }
+
+    /// POST /api/auth/login with a JSON body.
+    pub fn login_api(&self, body: &Value) -> reqwest::blocking::Response {
+        self.http
+            .post(self.url("/api/auth/login"))
+            .json(body)
+            .send()
+            .expect("POST login")
     }
 
     /// GET /api/auth/me with a bearer token; the status.

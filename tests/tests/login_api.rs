@@ -5,12 +5,7 @@ use portcullis_e2e::{add_user, cli_json, databases, Server, TestDb};
 use serde_json::{json, Value};
 
 fn login(s: &Server, body: Value) -> (u16, Value) {
-    let res = s
-        .http
-        .post(s.url("/api/auth/login"))
-        .json(&body)
-        .send()
-        .unwrap();
+    let res = s.login_api(&body);
     let status = res.status().as_u16();
     (status, res.json().unwrap())
 }

@@ -8,8 +8,9 @@ use base64::Engine;
 use crate::error::{ErrorCode, OAuthError};
 use crate::model::{Client, ClientAuthMethod};
 use crate::params::Params;
-use crate::ports::ClientStore;
+use crate::ports::{ClientStore, ThrottleState, ThrottleStore};
 use crate::secret::verify_token;
+use crate::throttle::{self, Kind, Throttles};
 
 /// What the request presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +140,53 @@ pub fn authenticate(
         )),
         _ => Err(invalid_client("unknown client or wrong credentials")),
     }
+}
+
+/// [`authenticate`] behind the `client:` throttle, in a write transaction:
+/// a blocked `client_id` is refused (429, [`throttle::refusal`]) before its
+/// secret is checked, and a success clears its failures. A failure is not
+/// counted here, since its transaction rolls back: the caller counts it in
+/// a transaction of its own ([`counts_as_failure`]).
+pub fn authenticate_throttled(
+    tx: &mut (impl ClientStore + ThrottleStore),
+    t: &Throttles,
+    creds: &Credentials,
+    now: i64,
+) -> Result<Client, OAuthError> {
+    let (client, failing) = authenticate_gated(tx, t, creds, now)?;
+    if failing {
+        throttle::record(tx, t, Kind::Client, &client.id, false, now)?;
+    }
+    Ok(client)
+}
+
+/// [`authenticate`] behind the `client:` throttle, for a read transaction:
+/// the client, and whether failures are on record (for the caller to clear
+/// in a write).
+pub fn authenticate_gated(
+    tx: &mut (impl ClientStore + ThrottleStore),
+    t: &Throttles,
+    creds: &Credentials,
+    now: i64,
+) -> Result<(Client, bool), OAuthError> {
+    let state = match creds.client_id() {
+        Some(id) => throttle::state(tx, t, Kind::Client, id, now)?,
+        None => ThrottleState::Clear,
+    };
+    if let ThrottleState::Blocked(secs) = state {
+        return Err(throttle::refusal(secs));
+    }
+    let client = authenticate(tx, creds, now)?;
+    Ok((client, state == ThrottleState::Failing))
+}
+
+/// The `client_id` whose failure `e` is: an `invalid_client` refusal of
+/// credentials naming a client (not a throttle's own refusal).
+pub fn counts_as_failure<'a>(creds: &'a Credentials, e: &OAuthError) -> Option<&'a str> {
+    if e.code != ErrorCode::InvalidClient || e.retry_after.is_some() {
+        return None;
+    }
+    creds.client_id()
 }
 
 #[cfg(test)]

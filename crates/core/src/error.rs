@@ -79,6 +79,9 @@ pub struct OAuthError {
     pub description: Option<String>,
     /// Internal cause for the log; never sent to the client.
     pub source: Option<String>,
+    /// A refusal by a throttle (`throttle::refusal`): the caller may try
+    /// again after this many seconds (HTTP 429 with `Retry-After`).
+    pub retry_after: Option<i64>,
 }
 
 impl OAuthError {
@@ -87,6 +90,7 @@ impl OAuthError {
             code,
             description: None,
             source: None,
+            retry_after: None,
         }
     }
 
@@ -95,6 +99,7 @@ impl OAuthError {
             code,
             description: Some(description.into()),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -108,6 +113,7 @@ impl OAuthError {
             code: ErrorCode::ServerError,
             description: None,
             source: Some(cause.into()),
+            retry_after: None,
         }
     }
 }

@@ -217,9 +217,27 @@ pub trait Signer {
 }
 
 /// Failed-login bookkeeping per key (a username), shared by every node.
+/// What a throttle knows of one key at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleState {
+    /// No failure on record.
+    Clear,
+    /// Failures on record, not blocked (a success should clear them).
+    Failing,
+    /// Blocked for this many more seconds.
+    Blocked(i64),
+}
+
 pub trait ThrottleStore {
+    /// The state of `key` at `now`, in one read of its row.
+    fn throttle_state(&mut self, key: &str, now: i64) -> StoreResult<ThrottleState>;
     /// Seconds until `key` may try again, if it is blocked at `now`.
-    fn blocked_for(&mut self, key: &str, now: i64) -> StoreResult<Option<i64>>;
+    fn blocked_for(&mut self, key: &str, now: i64) -> StoreResult<Option<i64>> {
+        Ok(match self.throttle_state(key, now)? {
+            ThrottleState::Blocked(secs) => Some(secs),
+            _ => None,
+        })
+    }
     /// Count a failure; after `max_failures` within `window` seconds the key
     /// is blocked for `block` seconds.
     fn record_failure(

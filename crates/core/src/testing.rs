@@ -421,9 +421,14 @@ impl SecretStore for MemStore {
 }
 
 impl ThrottleStore for MemStore {
-    fn blocked_for(&mut self, key: &str, now: i64) -> StoreResult<Option<i64>> {
-        let until = self.attempts.get(key).and_then(|a| a.blocked_until);
-        Ok(until.filter(|&u| u > now).map(|u| u - now))
+    fn throttle_state(&mut self, key: &str, now: i64) -> StoreResult<ThrottleState> {
+        Ok(match self.attempts.get(key) {
+            None => ThrottleState::Clear,
+            Some(a) => match a.blocked_until.filter(|&u| u > now) {
+                Some(u) => ThrottleState::Blocked(u - now),
+                None => ThrottleState::Failing,
+            },
+        })
     }
     fn record_failure(
         &mut self,

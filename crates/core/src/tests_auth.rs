@@ -4,13 +4,17 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::client_auth::{authenticate, credentials, decode_basic, Credentials};
+use crate::client_auth::{
+    authenticate, authenticate_gated, authenticate_throttled, counts_as_failure, credentials,
+    decode_basic, Credentials,
+};
 use crate::clients::ClientSpec;
 use crate::error::ErrorCode;
 use crate::model::{Client, ClientAuthMethod, GrantType};
 use crate::ports::ClientStore;
+use crate::ports::ThrottleState;
 use crate::testing::*;
-use crate::throttle::{blocked_for, record, ThrottlePolicy};
+use crate::throttle::{blocked_for, record, refusal, state, Kind, ThrottlePolicy, Throttles};
 
 // ---------------------------------------------------------------- throttle
 
@@ -20,12 +24,21 @@ const P: ThrottlePolicy = ThrottlePolicy {
     block: 300,
 };
 
+/// `p` for every kind.
+fn all(p: &ThrottlePolicy) -> Throttles {
+    Throttles {
+        user: p.clone(),
+        otp: p.clone(),
+        client: p.clone(),
+    }
+}
+
 fn fail(s: &mut MemStore, p: &ThrottlePolicy, user: &str, now: i64) {
-    record(s, p, user, true, now).unwrap();
+    record(s, &all(p), Kind::User, user, true, now).unwrap();
 }
 
 fn blocked(s: &mut MemStore, p: &ThrottlePolicy, user: &str, now: i64) -> Option<i64> {
-    blocked_for(s, p, user, now).unwrap()
+    blocked_for(s, &all(p), Kind::User, user, now).unwrap()
 }
 
 #[test]
@@ -59,7 +72,7 @@ fn throttle_is_cleared_by_a_success() {
     let mut s = MemStore::default();
     fail(&mut s, &P, "alice", T0);
     fail(&mut s, &P, "alice", T0 + 1);
-    record(&mut s, &P, "Alice", false, T0 + 2).unwrap();
+    record(&mut s, &all(&P), Kind::User, "Alice", false, T0 + 2).unwrap();
     fail(&mut s, &P, "alice", T0 + 3);
     fail(&mut s, &P, "alice", T0 + 4);
     assert_eq!(blocked(&mut s, &P, "alice", T0 + 4), None);
@@ -85,6 +98,91 @@ fn throttle_max_failures_zero_turns_it_off() {
     }
     assert!(blocked(&mut s, &P, "alice", T0 + 3).is_some());
     assert_eq!(blocked(&mut s, &off, "alice", T0 + 3), None);
+}
+
+#[test]
+fn throttle_kinds_are_counted_apart() {
+    let mut s = MemStore::default();
+    let t = all(&P);
+    for i in 0..3 {
+        record(&mut s, &t, Kind::Otp, "alice", true, T0 + i).unwrap();
+    }
+    assert_eq!(
+        blocked_for(&mut s, &t, Kind::Otp, "Alice", T0 + 3).unwrap(),
+        Some(299)
+    );
+    // Wrong codes do not block passwords, nor a client named like the user.
+    assert_eq!(blocked(&mut s, &P, "alice", T0 + 3), None);
+    assert_eq!(
+        blocked_for(&mut s, &t, Kind::Client, "alice", T0 + 3).unwrap(),
+        None
+    );
+    // Client ids compare exactly.
+    for i in 0..3 {
+        record(&mut s, &t, Kind::Client, "Svc", true, T0 + i).unwrap();
+    }
+    assert!(blocked_for(&mut s, &t, Kind::Client, "Svc", T0 + 3)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        blocked_for(&mut s, &t, Kind::Client, "svc", T0 + 3).unwrap(),
+        None
+    );
+    let mut keys: Vec<_> = s.attempts.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["client:Svc", "otp:alice"]);
+}
+
+#[test]
+fn throttle_policies_are_per_kind() {
+    let mut s = MemStore::default();
+    let t = Throttles {
+        user: P,
+        otp: ThrottlePolicy::OFF,
+        client: ThrottlePolicy {
+            max_failures: 1,
+            window: 10,
+            block: 20,
+        },
+    };
+    for i in 0..10 {
+        record(&mut s, &t, Kind::Otp, "alice", true, T0 + i).unwrap();
+    }
+    assert_eq!(
+        blocked_for(&mut s, &t, Kind::Otp, "alice", T0 + 10).unwrap(),
+        None
+    );
+    record(&mut s, &t, Kind::Client, "svc", true, T0).unwrap();
+    assert_eq!(
+        blocked_for(&mut s, &t, Kind::Client, "svc", T0).unwrap(),
+        Some(20)
+    );
+    assert_eq!(t.span(), 360);
+}
+
+#[test]
+fn throttle_refusal_is_a_429_with_retry_after() {
+    let mut s = MemStore::default();
+    let t = all(&P);
+    assert_eq!(
+        state(&mut s, &t, Kind::User, "alice", T0).unwrap(),
+        ThrottleState::Clear
+    );
+    fail(&mut s, &P, "alice", T0);
+    assert_eq!(
+        state(&mut s, &t, Kind::User, "alice", T0).unwrap(),
+        ThrottleState::Failing
+    );
+    fail(&mut s, &P, "alice", T0);
+    fail(&mut s, &P, "alice", T0);
+    assert_eq!(
+        state(&mut s, &t, Kind::User, "alice", T0 + 1).unwrap(),
+        ThrottleState::Blocked(299)
+    );
+    let e = refusal(299);
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert_eq!(e.retry_after, Some(299));
+    assert_eq!(refusal(0).retry_after, Some(1), "never Retry-After: 0");
 }
 
 // ---------------------------------------------------------------- client_auth
@@ -232,4 +330,41 @@ fn expired_secret_is_refused_from_its_expiry_on() {
     c.secret_expires_at = 0;
     h.store.update_client(&c).unwrap();
     assert!(auth(&mut h, &creds, i64::MAX).is_ok());
+}
+
+#[test]
+fn a_blocked_client_is_refused_before_its_secret_is_checked() {
+    let mut h = Harness::default();
+    let (c, secret) = confidential(&mut h, ClientAuthMethod::ClientSecretBasic);
+    let t = all(&P);
+    let wrong = basic(&c.id, "wrong");
+    for i in 0..2 {
+        let e = authenticate_throttled(&mut h.store, &t, &wrong, T0 + i).unwrap_err();
+        assert_eq!(counts_as_failure(&wrong, &e), Some(c.id.as_str()));
+        record(&mut h.store, &t, Kind::Client, &c.id, true, T0 + i).unwrap();
+    }
+    // A success clears the two failures...
+    assert!(
+        authenticate_gated(&mut h.store, &t, &basic(&c.id, &secret), T0 + 2)
+            .unwrap()
+            .1,
+        "failures on record"
+    );
+    authenticate_throttled(&mut h.store, &t, &basic(&c.id, &secret), T0 + 2).unwrap();
+    assert!(h.store.attempts.is_empty());
+    // ...so three more are needed to block.
+    for i in 3..6 {
+        record(&mut h.store, &t, Kind::Client, &c.id, true, T0 + i).unwrap();
+    }
+    let e = authenticate_throttled(&mut h.store, &t, &basic(&c.id, &secret), T0 + 6).unwrap_err();
+    assert_eq!(e.retry_after, Some(299), "the right secret is refused too");
+    assert_eq!(counts_as_failure(&basic(&c.id, &secret), &e), None);
+    // Once the block has passed, the right secret works and clears.
+    authenticate_throttled(&mut h.store, &t, &basic(&c.id, &secret), T0 + 305).unwrap();
+    assert!(h.store.attempts.is_empty());
+    // Refusals that are not invalid_client, or name no client, do not count.
+    let other = crate::error::OAuthError::invalid_request("x");
+    assert_eq!(counts_as_failure(&wrong, &other), None);
+    let none = authenticate(&mut h.store, &Credentials::Nothing, T0).unwrap_err();
+    assert_eq!(counts_as_failure(&Credentials::Nothing, &none), None);
 }

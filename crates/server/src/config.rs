@@ -26,7 +26,7 @@ pub struct Config {
     pub bind: String,
     /// Database: a SQLite file path (`./portcullis.db`), a `sqlite://` URL, or a `postgres://` URL.
     pub database_url: String,
-    /// Encrypts private signing keys and TOTP secrets at rest (AES-256-GCM under a SHA-256 of this value; use at least 32 random characters). Unset: they are stored in clear. Once set, keep it: encrypted keys cannot be read without it.
+    /// Encrypts private signing keys, TOTP secrets and the server's derivation key (behind CSRF tokens and refresh successors) at rest (AES-256-GCM under a SHA-256 of this value; use at least 32 random characters). Unset: they are stored in clear. Once set, keep it: encrypted keys cannot be read without it.
     pub key_encryption_key: Option<Secret>,
     /// Log format: `text` for people, `json` for machines.
     pub log_format: LogFormat,
@@ -42,6 +42,8 @@ pub struct Config {
     pub sessions: SessionConfig,
     /// Password checks and failed-login throttling.
     pub login: LoginConfig,
+    /// Failed client authentication throttling, per `client_id`.
+    pub client_auth: ClientAuthConfig,
     /// The direct JSON login API (`POST /api/auth/login`).
     pub login_api: LoginApiConfig,
     /// Token introspection (`POST /oauth/introspect`, RFC 7662).
@@ -182,16 +184,44 @@ pub enum SessionLimitPolicy {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// Failed attempts (password or OTP) for one username within `failure_window_secs` before it is blocked; 0 turns throttling off.
+    /// Failed password attempts for one username within `failure_window_secs` before it is blocked; 0 turns throttling off.
     pub max_failures: u32,
     /// Window in which failures are counted.
     pub failure_window_secs: i64,
     /// How long a username stays blocked; blocked attempts get 429 with Retry-After, without a password check.
     pub block_secs: i64,
+    /// Wrong one-time codes (TOTP) for one username within `otp_failure_window_secs` before its sign-ins are blocked, counted apart from wrong passwords (a right password with a wrong code counts here); 0 turns it off. Applies to the sign-in page, the login API and the password grant.
+    pub otp_max_failures: u32,
+    /// Window in which wrong one-time codes are counted.
+    pub otp_failure_window_secs: i64,
+    /// How long a username stays blocked after too many wrong codes; blocked attempts get 429 with Retry-After, without a check.
+    pub otp_block_secs: i64,
     /// Threads that hash passwords (Argon2id); a flood of logins waits for them instead of stalling other endpoints.
     pub hash_workers: usize,
     /// Password checks that may wait for a hashing thread; beyond that, logins get 503 with Retry-After.
     pub hash_queue: usize,
+}
+
+/// Throttling failed client authentication.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientAuthConfig {
+    /// Failed client authentications (wrong `client_secret`, a secret for a public client, a disabled client...) for one `client_id` within `failure_window_secs` before it is blocked, wherever clients authenticate (token, introspection, revocation, logout, and RFC 7592 registration management, where a wrong registration access token counts); 0 turns it off. Only failures count and a success clears them, so a client that authenticates correctly is never limited; but anyone who knows a `client_id` can block it for `block_secs` by sending wrong secrets.
+    pub max_failures: u32,
+    /// Window in which failures are counted.
+    pub failure_window_secs: i64,
+    /// How long a `client_id` stays blocked; its requests get 429 with Retry-After before the secret is checked, even with the right secret.
+    pub block_secs: i64,
+}
+
+impl Default for ClientAuthConfig {
+    fn default() -> Self {
+        ClientAuthConfig {
+            max_failures: 20,
+            failure_window_secs: 300,
+            block_secs: 300,
+        }
+    }
 }
 
 /// Token introspection (`POST /oauth/introspect`).
@@ -344,6 +374,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             sessions: SessionConfig::default(),
             login: LoginConfig::default(),
+            client_auth: ClientAuthConfig::default(),
             login_api: LoginApiConfig::default(),
             introspection: IntrospectionConfig::default(),
             pages: PagesConfig::default(),
@@ -408,6 +439,9 @@ impl Default for LoginConfig {
             max_failures: 5,
             failure_window_secs: 300,
             block_secs: 300,
+            otp_max_failures: 5,
+            otp_failure_window_secs: 300,
+            otp_block_secs: 300,
             hash_workers: 2,
             hash_queue: 64,
         }
@@ -676,11 +710,26 @@ impl Config {
         })
     }
 
-    pub fn throttle_policy(&self) -> portcullis_core::throttle::ThrottlePolicy {
-        portcullis_core::throttle::ThrottlePolicy {
-            max_failures: self.login.max_failures,
-            window: self.login.failure_window_secs,
-            block: self.login.block_secs,
+    /// The throttles of failed passwords, one-time codes and client
+    /// authentications.
+    pub fn throttles(&self) -> portcullis_core::throttle::Throttles {
+        use portcullis_core::throttle::ThrottlePolicy;
+        portcullis_core::throttle::Throttles {
+            user: ThrottlePolicy {
+                max_failures: self.login.max_failures,
+                window: self.login.failure_window_secs,
+                block: self.login.block_secs,
+            },
+            otp: ThrottlePolicy {
+                max_failures: self.login.otp_max_failures,
+                window: self.login.otp_failure_window_secs,
+                block: self.login.otp_block_secs,
+            },
+            client: ThrottlePolicy {
+                max_failures: self.client_auth.max_failures,
+                window: self.client_auth.failure_window_secs,
+                block: self.client_auth.block_secs,
+            },
         }
     }
 
@@ -691,7 +740,9 @@ impl Config {
             audit_retention: positive(self.janitor.audit_retention_secs),
             dynamic_client_idle: positive(self.janitor.dynamic_client_idle_secs),
             // A registration window blocks until a whole window has passed.
-            throttle_span: (self.login.failure_window_secs + self.login.block_secs)
+            throttle_span: self
+                .throttles()
+                .span()
                 .max(2 * self.registration.rate_window_secs),
         }
     }

@@ -20,16 +20,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// Too many failed logins: 429 with `Retry-After`.
+    /// Too many failed attempts: 429 with `Retry-After`.
     pub fn throttled(secs: i64) -> ApiError {
-        ApiError {
-            error: OAuthError::with(
-                ErrorCode::InvalidGrant,
-                format!("too many failed attempts: try again in {secs} seconds"),
-            ),
-            status: Some(StatusCode::TOO_MANY_REQUESTS),
-            retry_after: Some(secs.max(1)),
-        }
+        ApiError::from(portcullis_core::throttle::refusal(secs))
     }
 
     /// The password hashing pool is full: 503 with `Retry-After`.
@@ -51,11 +44,14 @@ impl ApiError {
 }
 
 impl From<OAuthError> for ApiError {
+    /// A throttle's refusal (it carries `retry_after`) is 429 with
+    /// `Retry-After`.
     fn from(error: OAuthError) -> Self {
+        let retry_after = error.retry_after;
         ApiError {
             error,
-            status: None,
-            retry_after: None,
+            status: retry_after.map(|_| StatusCode::TOO_MANY_REQUESTS),
+            retry_after,
         }
     }
 }

@@ -125,7 +125,7 @@ impl Application {
         let ring =
             KeyRing::load(records, &sealer).map_err(|e| StartupError::Keys(e.to_string()))?;
         let keys = Arc::new(Keys::new(ring, sealer.clone()));
-        let derive_key = derive_key(&store)?;
+        let derive_key = derive_key(&store, &sealer)?;
         let login_client_id = ensure_login_client(&store)?;
 
         let templates = crate::pages::environment(
@@ -153,7 +153,7 @@ impl Application {
             store: store.clone(),
             keys: Arc::clone(&keys),
             policy: config.token_policy()?,
-            throttle: config.throttle_policy(),
+            throttles: config.throttles(),
             derive_key,
             hasher: HashPool::new(config.login.hash_workers, config.login.hash_queue),
             sealer,
@@ -225,16 +225,24 @@ impl Application {
     }
 }
 
-/// The server-wide key that derives refresh-token successors: made once,
-/// kept in the database so every node derives the same.
-fn derive_key(store: &Store) -> Result<Vec<u8>, StartupError> {
+/// The server-wide key that derives refresh-token successors, CSRF tokens
+/// and pending sign-ins: made once, kept in the database so every node
+/// derives the same; sealed with `key_encryption_key` when one is set (a
+/// key stored in clear before the KEK was set is still read).
+fn derive_key(store: &Store, sealer: &SecretBox) -> Result<Vec<u8>, StartupError> {
     use base64::Engine;
-    let candidate = portcullis_core::secret::random_token(&mut crate::crypto::OsRandom, 32);
+    let fresh = portcullis_core::secret::random_token(&mut crate::crypto::OsRandom, 32);
+    let candidate = sealer
+        .seal(&fresh)
+        .map_err(|e| StartupError::Keys(format!("sealing refresh_derive_key: {e}")))?;
     let stored = store
         .write(|tx| tx.get_or_insert_secret("refresh_derive_key", &candidate, now()))
         .map_err(|e| StartupError::Database(e.to_string()))?;
+    let opened = sealer
+        .open(&stored)
+        .map_err(|e| StartupError::Keys(format!("refresh_derive_key: {e}")))?;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(stored)
+        .decode(opened)
         .map_err(|_| StartupError::Database("stored refresh_derive_key is malformed".into()))
 }
 

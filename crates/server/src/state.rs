@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use actix_web::web;
+use portcullis_core::client_auth::{self, Credentials};
 use portcullis_core::ports::Random;
-use portcullis_core::throttle::ThrottlePolicy;
+use portcullis_core::throttle::{self, Kind, Throttles};
 use portcullis_core::tokens::{Ctx, GrantResult, Outcome, TokenPolicy, TokenResponse};
 use portcullis_core::Issuer;
 use portcullis_storage::{Store, Tx};
@@ -24,7 +25,8 @@ pub struct AppState {
     /// The metadata document, serialized once at start.
     pub metadata_json: String,
     pub policy: TokenPolicy,
-    pub throttle: ThrottlePolicy,
+    /// Failed passwords, one-time codes and client authentications.
+    pub throttles: Throttles,
     /// Shared by every node (stored in the database): derives refresh successors.
     pub derive_key: Vec<u8>,
     pub hasher: HashPool,
@@ -98,4 +100,50 @@ where
     Ok(web::block(move || st.store.read(|tx| f(tx, &st)))
         .await
         .map_err(blocking_failed)??)
+}
+
+/// Count a refused client authentication against its `client_id` (RFC 6749
+/// §5.2 `invalid_client` for credentials naming a client), in a transaction
+/// of its own: the refused request's transaction rolled back. Passes
+/// `result` through.
+pub async fn count_client_failure<T>(
+    state: &web::Data<AppState>,
+    creds: &Credentials,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let failed = result
+        .as_ref()
+        .err()
+        .and_then(|e| client_auth::counts_as_failure(creds, &e.error));
+    match failed {
+        Some(id) => record_client(state, id.to_string(), true).await.and(result),
+        None => result,
+    }
+}
+
+/// Clear the failures of a client that just authenticated from a read
+/// transaction ([`client_auth::authenticate_gated`] said some were on
+/// record).
+pub async fn clear_client_failures(
+    state: &web::Data<AppState>,
+    client_id: String,
+) -> Result<(), ApiError> {
+    record_client(state, client_id, false).await
+}
+
+/// One attempt of `client_id` in a write transaction of its own.
+pub async fn record_client(
+    state: &web::Data<AppState>,
+    client_id: String,
+    failed: bool,
+) -> Result<(), ApiError> {
+    let st = state.clone();
+    web::block(move || {
+        st.store.write(|tx| {
+            throttle::record(tx, &st.throttles, Kind::Client, &client_id, failed, now())
+        })
+    })
+    .await
+    .map_err(blocking_failed)?
+    .map_err(ApiError::from)
 }

@@ -89,6 +89,84 @@ impl TestDb {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Line {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    line: String,
+}
+
+impl TestDb {
+    /// The SQLite file, for a SQLite database.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.cleanup {
+            Cleanup::File(path) => Some(path),
+            Cleanup::Database { .. } => None,
+        }
+    }
+
+    /// Every row of every table (`schema::TABLES`) as text, one line each:
+    /// the table's name, a tab, the row as a JSON object of its columns.
+    /// On SQLite the write-ahead log is checkpointed into the file first.
+    ///
+    /// # Panics
+    /// When the database cannot be read.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        let mut push = |table: &str, lines: Vec<Line>| {
+            for l in lines {
+                out.push_str(table);
+                out.push('\t');
+                out.push_str(&l.line);
+                out.push('\n');
+            }
+        };
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                let mut c = diesel::SqliteConnection::establish(&path.display().to_string())
+                    .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&mut c)
+                    .unwrap_or_else(|e| panic!("checkpoint: {e}"));
+                for table in crate::schema::TABLES {
+                    let columns: Vec<Line> = diesel::sql_query(format!(
+                        "SELECT name AS line FROM pragma_table_info('{table}')"
+                    ))
+                    .load(&mut c)
+                    .unwrap_or_else(|e| panic!("columns of {table}: {e}"));
+                    let pairs: Vec<String> = columns
+                        .iter()
+                        .map(|col| format!("'{0}', \"{0}\"", col.line))
+                        .collect();
+                    let sql = format!(
+                        "SELECT json_object({}) AS line FROM \"{table}\"",
+                        pairs.join(", ")
+                    );
+                    push(
+                        table,
+                        diesel::sql_query(sql)
+                            .load(&mut c)
+                            .unwrap_or_else(|e| panic!("rows of {table}: {e}")),
+                    );
+                }
+            }
+            Cleanup::Database { .. } => {
+                let mut c =
+                    PgConnection::establish(&self.url).unwrap_or_else(|e| panic!("connect: {e}"));
+                for table in crate::schema::TABLES {
+                    let sql = format!("SELECT row_to_json(t)::text AS line FROM \"{table}\" t");
+                    push(
+                        table,
+                        diesel::sql_query(sql)
+                            .load(&mut c)
+                            .unwrap_or_else(|e| panic!("rows of {table}: {e}")),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match &self.cleanup {

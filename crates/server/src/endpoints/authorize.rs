@@ -514,7 +514,7 @@ fn otp_page(
 }
 
 /// POST /oauth/authorize/otp: the TOTP step.
-#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many wrong codes", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
@@ -532,7 +532,11 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
         Ok(Ok(user)) => {
             signed_in(&req, &state, client, auth, params, user, signin::amr(true)).await
         }
-        Ok(Err((user, msg))) => otp_page(&req, &state, &params, &user, Some(msg)),
+        Ok(Err((user, refusal))) => {
+            let mut res = otp_page(&req, &state, &params, &user, Some(&refusal.message()));
+            refusal.mark(&mut res);
+            res
+        }
         Err(e) if e.code == ErrorCode::AccessDenied => bad_form(&state),
         Err(e) => server_error(&state, e),
     }

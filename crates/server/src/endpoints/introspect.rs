@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::extract;
 use crate::render::{bearer_error, token_error, token_ok, ApiError};
-use crate::state::{now, read, AppState};
+use crate::state::{clear_client_failures, count_client_failure, now, read, AppState};
 
 /// RFC 9701 §4 / §7.2: the media type of a JWT introspection answer (and the
 /// `typ` of its header, §5).
@@ -130,7 +130,7 @@ enum Answer {
     Jwt(String),
 }
 
-#[utoipa::path(post, path = "/oauth/introspect", tag = "token", request_body(content = crate::openapi::TokenRefForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "RFC 7662 §2.2 (or a JWT per RFC 9701 when asked)", body = crate::openapi::IntrospectionBody), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "Caller not authenticated", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/oauth/introspect", tag = "token", request_body(content = crate::openapi::TokenRefForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "RFC 7662 §2.2 (or a JWT per RFC 9701 when asked)", body = crate::openapi::IntrospectionBody), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "Caller not authenticated", body = crate::openapi::ErrorBody), (status = 429, description = "Client blocked after failed authentications", body = crate::openapi::ErrorBody)))]
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
@@ -191,10 +191,20 @@ async fn handle(
     let token = shape(state, token, t);
     let jwt = wants_jwt(req);
     let resource_servers_only = state.config.introspection.resource_servers_only;
+    let named = match &auth {
+        Auth::Client(creds) => Some(creds.clone()),
+        Auth::Bearer(_) => None,
+    };
     let answer = read(state, move |tx, st| {
+        // A client whose failures should be cleared (in a write, after).
+        let mut clear = None;
         let caller = match &auth {
             Auth::Client(creds) => {
-                let client = client_auth::authenticate(tx, creds, t)?;
+                let (client, failing) =
+                    client_auth::authenticate_gated(tx, &st.throttles, creds, t)?;
+                if failing {
+                    clear = Some(client.id.clone());
+                }
                 introspect::client_caller(&client, resource_servers_only)?
             }
             Auth::Bearer(b) => {
@@ -224,7 +234,7 @@ async fn handle(
             }
         }
         if !jwt {
-            return Ok(Ok(Answer::Json(Box::new(answer))));
+            return Ok(Ok((Answer::Json(Box::new(answer)), clear)));
         }
         // RFC 9701 §5, signed RS256 (on this blocking thread, not the
         // async one).
@@ -234,8 +244,16 @@ async fn handle(
             .current()
             .sign(SigningAlg::Rs256, JWT_TYP, &claims, t)
             .map_err(|e| OAuthError::server(e.to_string()))?;
-        Ok(Ok(Answer::Jwt(signed)))
+        Ok(Ok((Answer::Jwt(signed), clear)))
     })
-    .await?;
-    answer.map_err(Failure::Bearer)
+    .await;
+    let answer = match named {
+        Some(creds) => count_client_failure(state, &creds, answer).await?,
+        None => answer?,
+    };
+    let (answer, clear) = answer.map_err(Failure::Bearer)?;
+    if let Some(id) = clear {
+        clear_client_failures(state, id).await?;
+    }
+    Ok(answer)
 }

@@ -11,9 +11,9 @@ use portcullis_core::sessions;
 use crate::crypto::OsRandom;
 use crate::extract;
 use crate::render::{blocking_failed, token_error, ApiError};
-use crate::state::{now, AppState};
+use crate::state::{count_client_failure, now, AppState};
 
-#[utoipa::path(post, path = "/oauth/logout", tag = "token", request_body(content = crate::openapi::LogoutForm, content_type = "application/x-www-form-urlencoded"), responses((status = 204, description = "Session ended, its tokens revoked"), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/oauth/logout", tag = "token", request_body(content = crate::openapi::LogoutForm, content_type = "application/x-www-form-urlencoded"), responses((status = 204, description = "Session ended, its tokens revoked"), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody), (status = 429, description = "Client blocked after failed authentications", body = crate::openapi::ErrorBody)))]
 pub async fn logout(
     req: HttpRequest,
     payload: web::Payload,
@@ -36,15 +36,16 @@ async fn handle(
     let params = extract::form(req, payload).await?;
     let creds = client_auth::credentials(extract::basic(req)?, &params)?;
     let refresh_token = params.require("refresh_token")?.to_string();
-    let st = state.clone();
-    web::block(move || {
+    let (st, named) = (state.clone(), creds.clone());
+    let result = web::block(move || {
         st.store.write(|tx| {
             let t = now();
-            let client = client_auth::authenticate(tx, &creds, t)?;
+            let client = client_auth::authenticate_throttled(tx, &st.throttles, &creds, t)?;
             sessions::logout(tx, &mut OsRandom, &client, &refresh_token, t)
         })
     })
     .await
-    .map_err(blocking_failed)??;
-    Ok(())
+    .map_err(blocking_failed)
+    .and_then(|r| r.map_err(ApiError::from));
+    count_client_failure(state, &named, result).await
 }

@@ -152,7 +152,7 @@ pub async fn exchange(
         let signer = st.signer(t);
         let ctx = st.ctx(&signer);
         let out = st.store.write(|tx| {
-            let client = client_auth::authenticate(tx, &creds, t)?;
+            let client = client_auth::authenticate_throttled(tx, &st.throttles, &creds, t)?;
             let presented = subject.as_ref().map(|s| s.presented());
             token_exchange::handle(
                 tx,

@@ -17,7 +17,9 @@ use std::net::IpAddr;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use portcullis_core::ports::ThrottleState;
 use portcullis_core::register::{self, Gate, Refusal};
+use portcullis_core::throttle::{self, Kind};
 use portcullis_core::{ErrorCode, OAuthError};
 use serde_json::Value;
 
@@ -25,7 +27,7 @@ use crate::config::RegistrationPolicy;
 use crate::crypto::OsRandom;
 use crate::extract;
 use crate::render::{blocking_failed, ApiError};
-use crate::state::{now, read as read_tx, AppState};
+use crate::state::{now, read as read_tx, record_client, AppState};
 
 /// `POST /oauth/register`.
 #[utoipa::path(post, path = "/oauth/register", tag = "registration", request_body(content = serde_json::Value, content_type = "application/json", description = "RFC 7591 §2 client metadata"), responses((status = 201, description = "Registered (RFC 7591 §3.2.1)", content_type = "application/json"), (status = 400, description = "invalid_redirect_uri, invalid_client_metadata or invalid_request", body = crate::openapi::ErrorBody), (status = 401, description = "Initial access token required or invalid", body = crate::openapi::ErrorBody), (status = 404, description = "Registration is off", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
@@ -90,7 +92,7 @@ async fn handle_register(
 }
 
 /// `GET /oauth/register/{client_id}` (RFC 7592 §2.1).
-#[utoipa::path(get, path = "/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path, description = "The registered client")), responses((status = 200, description = "The client's metadata (RFC 7592 §2.1)", content_type = "application/json"), (status = 401, description = "Wrong registration access token or unknown client", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path, description = "The registered client")), responses((status = 200, description = "The client's metadata (RFC 7592 §2.1)", content_type = "application/json"), (status = 401, description = "Wrong registration access token or unknown client", body = crate::openapi::ErrorBody), (status = 429, description = "Client blocked after wrong registration access tokens", body = crate::openapi::ErrorBody)))]
 pub async fn read(
     req: HttpRequest,
     client_id: web::Path<String>,
@@ -99,8 +101,12 @@ pub async fn read(
     let token = extract::bearer(&req);
     let presented = token.is_some();
     let id = client_id.into_inner();
-    let result = read_tx(&state, move |tx, st| {
-        register::read(tx, &id, token.as_deref(), &st.issuer)
+    let subject = id.clone();
+    let result = gated(&state, &subject, presented, async {
+        read_tx(&state, move |tx, st| {
+            register::read(tx, &id, token.as_deref(), &st.issuer)
+        })
+        .await
     })
     .await;
     match result {
@@ -110,7 +116,7 @@ pub async fn read(
 }
 
 /// `PUT /oauth/register/{client_id}` (RFC 7592 §2.2).
-#[utoipa::path(put, path = "/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path, description = "The registered client")), request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "Replaced (RFC 7592 §2.2)", content_type = "application/json"), (status = 400, description = "Invalid metadata", body = crate::openapi::ErrorBody), (status = 401, description = "Wrong registration access token or unknown client", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(put, path = "/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path, description = "The registered client")), request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "Replaced (RFC 7592 §2.2)", content_type = "application/json"), (status = 400, description = "Invalid metadata", body = crate::openapi::ErrorBody), (status = 401, description = "Wrong registration access token or unknown client", body = crate::openapi::ErrorBody), (status = 429, description = "Client blocked after wrong registration access tokens", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     req: HttpRequest,
     client_id: web::Path<String>,
@@ -119,7 +125,9 @@ pub async fn update(
 ) -> HttpResponse {
     let token = extract::bearer(&req);
     let presented = token.is_some();
-    match handle_update(&req, client_id.into_inner(), payload, &state, token).await {
+    let id = client_id.into_inner();
+    let update = handle_update(&req, id.clone(), payload, &state, token);
+    match gated(&state, &id, presented, update).await {
         Ok(body) => ok(StatusCode::OK, &body),
         Err(e) => error(e, presented),
     }
@@ -160,7 +168,7 @@ async fn handle_update(
 }
 
 /// `DELETE /oauth/register/{client_id}` (RFC 7592 §2.3): 204.
-#[utoipa::path(delete, path = "/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path, description = "The registered client")), responses((status = 204, description = "Deleted (RFC 7592 §2.3)"), (status = 401, description = "Wrong registration access token or unknown client", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/oauth/register/{client_id}", tag = "registration", params(("client_id" = String, Path, description = "The registered client")), responses((status = 204, description = "Deleted (RFC 7592 §2.3)"), (status = 401, description = "Wrong registration access token or unknown client", body = crate::openapi::ErrorBody), (status = 429, description = "Client blocked after wrong registration access tokens", body = crate::openapi::ErrorBody)))]
 pub async fn delete(
     req: HttpRequest,
     client_id: web::Path<String>,
@@ -169,20 +177,55 @@ pub async fn delete(
     let token = extract::bearer(&req);
     let presented = token.is_some();
     let id = client_id.into_inner();
+    let subject = id.clone();
     let address = client_address(&req);
     let st = state.clone();
-    let result = web::block(move || {
-        st.store
-            .write(|tx| register::delete(tx, &id, token.as_deref(), &address, now(), &mut OsRandom))
-    })
-    .await
-    .map_err(blocking_failed)
-    .and_then(|r| r.map_err(ApiError::from));
-    match result {
+    let delete = async {
+        web::block(move || {
+            st.store.write(|tx| {
+                register::delete(tx, &id, token.as_deref(), &address, now(), &mut OsRandom)
+            })
+        })
+        .await
+        .map_err(blocking_failed)
+        .and_then(|r| r.map_err(ApiError::from))
+    };
+    match gated(&state, &subject, presented, delete).await {
         Ok(()) => HttpResponse::NoContent()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
         Err(e) => error(e, presented),
+    }
+}
+
+/// RFC 7592 management authenticates the client by its registration access
+/// token: behind the same `client:` throttle as its secret. A blocked
+/// `client_id` is refused (429) before the token is checked; a wrong token
+/// presented counts as a failure; a success clears the failures.
+async fn gated<T>(
+    state: &web::Data<AppState>,
+    client_id: &str,
+    token_presented: bool,
+    run: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let subject = client_id.to_string();
+    let before = read_tx(state, move |tx, st| {
+        throttle::state(tx, &st.throttles, Kind::Client, &subject, now())
+    })
+    .await?;
+    if let ThrottleState::Blocked(secs) = before {
+        return Err(ApiError::throttled(secs));
+    }
+    let result = run.await;
+    let id = client_id.to_string();
+    match &result {
+        Err(e) if token_presented && e.error.code == ErrorCode::InvalidToken => {
+            record_client(state, id, true).await.and(result)
+        }
+        Ok(_) if before == ThrottleState::Failing => {
+            record_client(state, id, false).await.and(result)
+        }
+        _ => result,
     }
 }
 

@@ -16,9 +16,9 @@ use crate::crypto::OsRandom;
 use crate::endpoints::introspect::{basic_attempted, shape};
 use crate::extract;
 use crate::render::{blocking_failed, token_error, ApiError};
-use crate::state::{now, AppState};
+use crate::state::{count_client_failure, now, AppState};
 
-#[utoipa::path(post, path = "/oauth/revoke", tag = "token", request_body(content = crate::openapi::TokenRefForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)"), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/oauth/revoke", tag = "token", request_body(content = crate::openapi::TokenRefForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)"), (status = 400, description = "Error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody), (status = 429, description = "Client blocked after failed authentications", body = crate::openapi::ErrorBody)))]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
@@ -51,13 +51,15 @@ async fn handle(
     let hint = TokenHint::parse(params.get("token_type_hint"));
     let t = now();
     let token = shape(state, token, t);
-    let st = state.clone();
-    Ok(web::block(move || {
+    let (st, named) = (state.clone(), creds.clone());
+    let result = web::block(move || {
         st.store.write(|tx| {
-            let client = client_auth::authenticate(tx, &creds, t)?;
+            let client = client_auth::authenticate_throttled(tx, &st.throttles, &creds, t)?;
             revoke::revoke(tx, &mut OsRandom, &client, token.presented(), hint, t)
         })
     })
     .await
-    .map_err(blocking_failed)??)
+    .map_err(blocking_failed)
+    .and_then(|r| r.map_err(ApiError::from));
+    count_client_failure(state, &named, result).await
 }

@@ -7,14 +7,16 @@
 //! session is a row, the proof is MACed with a key shared by every node.
 
 use actix_web::cookie::Cookie;
-use actix_web::{web, HttpRequest};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis_core::model::{BrowserSession, User};
 use portcullis_core::ports::{BrowserSessionStore, UserStore};
 use portcullis_core::secret::{hash_token, random_token};
+use portcullis_core::throttle::{self, Kind};
 use portcullis_core::tokens::derive;
-use portcullis_core::{second_factor, throttle, ErrorCode, OAuthError};
+use portcullis_core::{second_factor, ErrorCode, OAuthError};
 use subtle::ConstantTimeEq;
 
 use crate::crypto::OsRandom;
@@ -47,15 +49,30 @@ pub fn session_cookie(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
 }
 
-/// Record a failed attempt for `username` (wrong password or code).
+/// Record a wrong password for `username`.
 pub async fn record_failure(state: &web::Data<AppState>, username: String) {
     state.metrics.login_failure("page");
     let st = state.clone();
     let _ = web::block(move || {
         st.store
-            .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
+            .write(|tx| throttle::record(tx, &st.throttles, Kind::User, &username, true, now()))
     })
     .await;
+}
+
+/// Seconds `username` must wait, blocked for wrong passwords or for wrong
+/// codes (whichever is longer).
+fn blocked_for(
+    tx: &mut portcullis_storage::Tx<'_>,
+    st: &AppState,
+    username: &str,
+    t: i64,
+) -> Result<Option<i64>, OAuthError> {
+    Ok(
+        throttle::blocked_for(tx, &st.throttles, Kind::User, username, t)?.max(
+            throttle::blocked_for(tx, &st.throttles, Kind::Otp, username, t)?,
+        ),
+    )
 }
 
 /// The outcome of the password step.
@@ -78,7 +95,7 @@ pub async fn check_password(
     let (st, u) = (state.clone(), username.to_string());
     let (blocked, user) = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
-            let blocked = throttle::blocked_for(tx, &st.throttle, &u, now())?;
+            let blocked = blocked_for(tx, &st, &u, now())?;
             Ok((blocked, tx.get_user_by_username(&u)?))
         })
     })
@@ -135,19 +152,49 @@ pub fn check_pending(state: &AppState, req: &HttpRequest, token: &str, t: i64) -
     (exp.parse::<i64>().ok()? > t).then(|| user_id.to_string())
 }
 
+/// Why a second-factor code was refused.
+pub enum CodeRefusal {
+    /// Wrong or replayed: the form says which.
+    Wrong(&'static str),
+    /// Too many failures: seconds to wait.
+    Blocked(i64),
+}
+
+impl CodeRefusal {
+    /// The message for the form.
+    pub fn message(&self) -> String {
+        match self {
+            CodeRefusal::Wrong(m) => (*m).to_string(),
+            CodeRefusal::Blocked(secs) => {
+                format!("Too many failed attempts. Try again in {secs} seconds.")
+            }
+        }
+    }
+
+    /// A blocked attempt's page answers 429 with `Retry-After`
+    /// (RFC 6585 §4, RFC 9110 §10.2.3).
+    pub fn mark(&self, res: &mut HttpResponse) {
+        if let CodeRefusal::Blocked(secs) = self {
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            pages::retry_after(res, (*secs).max(1));
+        }
+    }
+}
+
 /// Check the second factor of `user_id`: a TOTP code or a recovery code
-/// ([`second_factor::verify`]), throttled like the password. `Ok(Err)`
-/// carries the user and the message for the form. A user that is gone or
-/// disabled is `access_denied`.
+/// ([`second_factor::verify`]), throttled per user apart from passwords
+/// (a right password with wrong codes counts as code failures). `Ok(Err)`
+/// carries the user and why. A user that is gone or disabled is
+/// `access_denied`.
 pub async fn check_second_factor(
     state: &web::Data<AppState>,
     user_id: String,
     code: String,
-) -> Result<Result<User, (User, &'static str)>, OAuthError> {
+) -> Result<Result<User, (User, CodeRefusal)>, OAuthError> {
     let st = state.clone();
     web::block(move || {
         st.store.write(
-            |tx| -> Result<Result<User, (User, &'static str)>, OAuthError> {
+            |tx| -> Result<Result<User, (User, CodeRefusal)>, OAuthError> {
                 let t = now();
                 let user = match tx.get_user(&user_id)? {
                     Some(u) if !u.disabled => u,
@@ -158,8 +205,8 @@ pub async fn check_second_factor(
                         ))
                     }
                 };
-                if throttle::blocked_for(tx, &st.throttle, &user.username, t)?.is_some() {
-                    return Ok(Err((user, "Too many failed attempts. Try again later.")));
+                if let Some(secs) = blocked_for(tx, &st, &user.username, t)? {
+                    return Ok(Err((user, CodeRefusal::Blocked(secs))));
                 }
                 let secret = match &user.totp_secret {
                     Some(sealed) => st
@@ -177,8 +224,8 @@ pub async fn check_second_factor(
                     }
                 };
                 st.metrics.login_failure("page");
-                throttle::record(tx, &st.throttle, &user.username, true, t)?;
-                Ok(Err((user, refusal)))
+                throttle::record(tx, &st.throttles, Kind::Otp, &user.username, true, t)?;
+                Ok(Err((user, CodeRefusal::Wrong(refusal))))
             },
         )
     })
@@ -220,7 +267,9 @@ pub async fn start_browser_session(
     web::block(move || {
         st.store.write(|tx| -> Result<(), OAuthError> {
             tx.insert_browser_session(&s)?;
-            throttle::record(tx, &st.throttle, &username, false, s.created_at)
+            let t = s.created_at;
+            throttle::record(tx, &st.throttles, Kind::User, &username, false, t)?;
+            throttle::record(tx, &st.throttles, Kind::Otp, &username, false, t)
         })
     })
     .await

@@ -13,7 +13,7 @@ use portcullis_core::grants::{
 use portcullis_core::model::GrantType;
 use portcullis_core::params::Params;
 use portcullis_core::ports::{ClientStore, UserStore};
-use portcullis_core::throttle;
+use portcullis_core::throttle::{self, Kind};
 use portcullis_core::tokens::{invalid_grant, Outcome, TokenResponse};
 use portcullis_core::OAuthError;
 
@@ -21,7 +21,7 @@ use crate::crypto::OsRandom;
 use crate::extract;
 use crate::metrics::{grant_label, GrantLabel};
 use crate::render::{blocking_failed, token_error, token_ok, ApiError};
-use crate::state::{now, read, write_grant, AppState};
+use crate::state::{count_client_failure, now, read, write_grant, AppState};
 
 #[utoipa::path(post, path = "/oauth/token", tag = "token", request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Tokens (RFC 6749 §5.1)", body = crate::openapi::TokenBody), (status = 400, description = "RFC 6749 §5.2 error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody), (status = 429, description = "Throttled username", body = crate::openapi::ErrorBody), (status = 503, description = "Password hashing queue full", body = crate::openapi::ErrorBody)))]
 pub async fn token(
@@ -63,6 +63,17 @@ async fn handle(
     let creds = client_auth::credentials(extract::basic(req)?, &params)?;
     req.extensions_mut()
         .insert(GrantLabel(grant_label(params.get("grant_type"))));
+    let named = creds.clone();
+    let result = issue(state, creds, params).await;
+    count_client_failure(state, &named, result).await
+}
+
+/// The grant, for a client that is yet to authenticate.
+async fn issue(
+    state: &web::Data<AppState>,
+    creds: Credentials,
+    params: Params,
+) -> Result<Issued, ApiError> {
     // A `client_id` URL: the client its metadata document describes (cached
     // or fetched again when stale), stored before the grant reads it; a
     // document that cannot be used makes the client unknown (invalid_client).
@@ -83,22 +94,28 @@ async fn handle(
             password_login(state, ClientSource::Authenticate(creds), params, lifetime).await
         }
         GrantType::ClientCredentials => {
+            let st = state.clone();
             write_grant(state, move |tx, ctx, rng| {
-                let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+                let client =
+                    client_auth::authenticate_throttled(tx, &st.throttles, &creds, ctx.now)?;
                 client_credentials::handle(tx, ctx, rng, &client, &params)
             })
             .await
         }
         GrantType::RefreshToken => {
+            let st = state.clone();
             write_grant(state, move |tx, ctx, rng| {
-                let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+                let client =
+                    client_auth::authenticate_throttled(tx, &st.throttles, &creds, ctx.now)?;
                 refresh_token::handle(tx, ctx, rng, &client, &params)
             })
             .await
         }
         GrantType::AuthorizationCode => {
+            let st = state.clone();
             write_grant(state, move |tx, ctx, rng| {
-                let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+                let client =
+                    client_auth::authenticate_throttled(tx, &st.throttles, &creds, ctx.now)?;
                 authorization_code::handle(tx, ctx, rng, &client, &params)
             })
             .await
@@ -128,19 +145,28 @@ pub async fn password_login(
     access_lifetime: i64,
 ) -> Result<TokenResponse, ApiError> {
     // 1. Read: the client, the request, the throttle, the user.
-    let (client, request, user, blocked) = read(state, move |tx, st| {
+    // A username blocked for wrong passwords or for wrong codes is refused
+    // before either is checked.
+    let (client, client_failing, request, user, blocked) = read(state, move |tx, st| {
         let t = now();
-        let client = match source {
-            ClientSource::Authenticate(creds) => client_auth::authenticate(tx, &creds, t)?,
-            ClientSource::FirstParty => tx
-                .get_client(&st.login_client_id)?
-                .ok_or_else(|| OAuthError::server("the login API client is missing"))?,
+        let (client, client_failing) = match source {
+            ClientSource::Authenticate(creds) => {
+                client_auth::authenticate_gated(tx, &st.throttles, &creds, t)?
+            }
+            ClientSource::FirstParty => (
+                tx.get_client(&st.login_client_id)?
+                    .ok_or_else(|| OAuthError::server("the login API client is missing"))?,
+                false,
+            ),
         };
         let signer = st.signer(t);
         let request = password::check_request(&st.ctx(&signer), &client, &params)?;
-        let blocked = throttle::blocked_for(tx, &st.throttle, &request.username, t)?;
-        let user = tx.get_user_by_username(&request.username)?;
-        Ok((client, request, user, blocked))
+        let name = &request.username;
+        let blocked = throttle::blocked_for(tx, &st.throttles, Kind::User, name, t)?.max(
+            throttle::blocked_for(tx, &st.throttles, Kind::Otp, name, t)?,
+        );
+        let user = tx.get_user_by_username(name)?;
+        Ok((client, client_failing, request, user, blocked))
     })
     .await?;
     if let Some(secs) = blocked {
@@ -161,8 +187,9 @@ pub async fn password_login(
             let username = request.username.clone();
             let st = state.clone();
             web::block(move || {
-                st.store
-                    .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
+                st.store.write(|tx| {
+                    throttle::record(tx, &st.throttles, Kind::User, &username, true, now())
+                })
             })
             .await
             .map_err(blocking_failed)??;
@@ -195,16 +222,22 @@ pub async fn password_login(
             &request,
             access_lifetime,
         )?;
+        let name = &request.username;
         match &outcome {
             Outcome::Issued(_) => {
-                throttle::record(tx, &st.throttle, &request.username, false, ctx.now)?
+                throttle::record(tx, &st.throttles, Kind::User, name, false, ctx.now)?;
+                throttle::record(tx, &st.throttles, Kind::Otp, name, false, ctx.now)?;
+                if client_failing {
+                    throttle::record(tx, &st.throttles, Kind::Client, &client.id, false, ctx.now)?;
+                }
             }
+            // The password was right: only the second factor failed.
             Outcome::Denied {
                 login_failure: true,
                 ..
             } => {
                 st.metrics.login_failure("password_grant");
-                throttle::record(tx, &st.throttle, &request.username, true, ctx.now)?
+                throttle::record(tx, &st.throttles, Kind::Otp, name, true, ctx.now)?
             }
             Outcome::Denied { .. } => {}
         }

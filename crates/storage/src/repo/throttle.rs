@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use portcullis_core::ports::{StoreResult, ThrottleStore};
+use portcullis_core::ports::{StoreResult, ThrottleState, ThrottleStore};
 
 use super::on_conflict;
 use crate::error::OrStore;
@@ -10,14 +10,20 @@ use crate::Tx;
 /// statement on the key's row, so concurrent failures on PostgreSQL queue on
 /// the row lock and none is lost (SQLite serialises writers anyway).
 impl ThrottleStore for Tx<'_> {
-    fn blocked_for(&mut self, key: &str, now: i64) -> StoreResult<Option<i64>> {
+    fn throttle_state(&mut self, key: &str, now: i64) -> StoreResult<ThrottleState> {
         let until: Option<Option<i64>> = attempts::table
             .find(key)
             .select(attempts::blocked_until)
             .first(self.conn)
             .optional()
             .store()?;
-        Ok(until.flatten().filter(|&u| u > now).map(|u| u - now))
+        Ok(match until {
+            None => ThrottleState::Clear,
+            Some(until) => match until.filter(|&u| u > now) {
+                Some(u) => ThrottleState::Blocked(u - now),
+                None => ThrottleState::Failing,
+            },
+        })
     }
 
     fn record_failure(

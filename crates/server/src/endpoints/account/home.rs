@@ -120,7 +120,7 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
 }
 
 /// POST /account/otp: the TOTP code, or a recovery code.
-#[utoipa::path(post, path = "/account/otp", tag = "account", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp (a TOTP or recovery code), next"), responses((status = 200, description = "The TOTP step again", content_type = "text/html"), (status = 303, description = "Signed in: to the account page"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/account/otp", tag = "account", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp (a TOTP or recovery code), next"), responses((status = 200, description = "The TOTP step again", content_type = "text/html"), (status = 303, description = "Signed in: to the account page"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many wrong codes", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let Ok(form) = extract::form(&req, payload).await else {
         return bad_form(&state);
@@ -138,7 +138,12 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
     let code = form.get("otp").unwrap_or("").to_string();
     match signin::check_second_factor(&state, user_id, code).await {
         Ok(Ok(user)) => finish(&state, &user, true, &next).await,
-        Ok(Err((user, msg))) => otp_form(&req, &state, &user.id, &user.username, &next, Some(msg)),
+        Ok(Err((user, refusal))) => {
+            let msg = refusal.message();
+            let mut res = otp_form(&req, &state, &user.id, &user.username, &next, Some(&msg));
+            refusal.mark(&mut res);
+            res
+        }
         Err(e) if e.code == ErrorCode::AccessDenied => bad_form(&state),
         Err(e) => server_error(&state, e),
     }
