@@ -93,7 +93,7 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         end_session_endpoint: opt(caps.end_session_path),
         scopes_supported: caps.scopes.clone(),
         response_types_supported: vec!["code"],
-        response_modes_supported: vec!["query"],
+        response_modes_supported: vec!["query", "form_post"],
         grant_types_supported: caps.grant_types.clone(),
         token_endpoint_auth_methods_supported: caps.token_endpoint_auth_methods.clone(),
         introspection_endpoint_auth_methods_supported: caps

@@ -100,7 +100,52 @@ fn path(state: &AppState, p: &str) -> String {
 /// redirect URI cannot be trusted) or an error redirect to the client.
 enum Refusal {
     Page(OAuthError),
-    Redirect(String),
+    Client {
+        redirect_uri: String,
+        form_post: bool,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// The authorization response to the client's redirect URI: a 303 with the
+/// parameters in the query, or with `response_mode=form_post` an
+/// auto-submitted form (OAuth 2.0 Form Post Response Mode §2).
+fn answer(
+    state: &AppState,
+    redirect_uri: &str,
+    form_post: bool,
+    client_state: Option<&str>,
+    outcome: Result<&str, &OAuthError>,
+    cookies: Vec<Cookie<'static>>,
+) -> Resp {
+    let iss = state.issuer.as_str();
+    if form_post {
+        let fields = authorize::response_params(iss, client_state, outcome);
+        pages::form_post(state, redirect_uri, fields, cookies)
+    } else {
+        redirect(
+            &authorize::redirect_url(redirect_uri, iss, client_state, outcome),
+            cookies,
+        )
+    }
+}
+
+/// [`answer`] for a checked request.
+fn answer_to(
+    state: &AppState,
+    auth: &AuthRequest,
+    outcome: Result<&str, &OAuthError>,
+    cookies: Vec<Cookie<'static>>,
+) -> Resp {
+    answer(
+        state,
+        &auth.redirect_uri,
+        auth.form_post,
+        auth.state.as_deref(),
+        outcome,
+        cookies,
+    )
 }
 
 impl Refusal {
@@ -113,7 +158,19 @@ impl Refusal {
                 e.description.as_deref().unwrap_or(""),
                 Some(e.code.as_str()),
             ),
-            Refusal::Redirect(url) => redirect(&url, vec![]),
+            Refusal::Client {
+                redirect_uri,
+                form_post,
+                state: client_state,
+                error,
+            } => answer(
+                state,
+                &redirect_uri,
+                form_post,
+                client_state.as_deref(),
+                Err(&error),
+                vec![],
+            ),
         }
     }
 }
@@ -146,12 +203,12 @@ fn check(
         &state.policy.resources,
     ) {
         Ok(req) => Ok(Ok((client, req))),
-        Err(e) => Ok(Err(Refusal::Redirect(authorize::redirect_url(
-            &redirect_uri,
-            state.issuer.as_str(),
-            params.get("state"),
-            Err(&e),
-        )))),
+        Err(error) => Ok(Err(Refusal::Client {
+            redirect_uri,
+            form_post: authorize::wants_form_post(params),
+            state: params.get("state").map(str::to_string),
+            error,
+        })),
     }
 }
 
@@ -279,12 +336,8 @@ async fn proceed(
         Ok(Err(e)) => return server_error(state, e),
         Err(e) => return server_error(state, e),
     };
-    let iss = state.issuer.as_str();
     match step {
-        Step::Code(code) => redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Ok(&code)),
-            cookies,
-        ),
+        Step::Code(code) => answer_to(state, &auth, Ok(&code), cookies),
         Step::Consent => {
             let mut res = consent_page(req, state, &client, &auth, &params, &user);
             for c in cookies {
@@ -301,10 +354,7 @@ async fn proceed(
             &user.username,
             StatusCode::OK,
         ),
-        Step::Refused(e) => redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Err(&e)),
-            cookies,
-        ),
+        Step::Refused(e) => answer_to(state, &auth, Err(&e), cookies),
     }
 }
 
@@ -331,7 +381,7 @@ enum Step {
 }
 
 /// GET or POST /oauth/authorize: the authorization request itself.
-#[utoipa::path(method(get, post), path = "/oauth/authorize", tag = "authorization", description = "Authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): response_type, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method, prompt, max_age, resource", responses((status = 200, description = "The sign-in or consent page", content_type = "text/html"), (status = 303, description = "Back to the client with code or error, state and iss"), (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html")))]
+#[utoipa::path(method(get, post), path = "/oauth/authorize", tag = "authorization", description = "Authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): response_type, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method, prompt, max_age, resource, response_mode (query or form_post)", responses((status = 200, description = "The sign-in or consent page; with response_mode=form_post, the answer to the client as an auto-submitting form (code or error, state, iss)", content_type = "text/html"), (status = 303, description = "Back to the client with code or error, state and iss"), (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html")))]
 pub async fn authorize(
     req: HttpRequest,
     payload: web::Payload,
@@ -379,15 +429,7 @@ pub async fn authorize(
         Some((s, u)) => proceed(&req, &state, client, auth, params, s, u, false, vec![]).await,
         None if auth.prompt_none => {
             let e = OAuthError::with(ErrorCode::LoginRequired, "no signed-in session");
-            redirect(
-                &authorize::redirect_url(
-                    &auth.redirect_uri,
-                    state.issuer.as_str(),
-                    auth.state.as_deref(),
-                    Err(&e),
-                ),
-                vec![],
-            )
+            answer_to(&state, &auth, Err(&e), vec![])
         }
         None => login_page(&req, &state, &client, &params, None, "", StatusCode::OK),
     }
@@ -725,13 +767,9 @@ pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<A
             StatusCode::OK,
         );
     };
-    let iss = state.issuer.as_str();
     if all.get("consent") != Some("approve") {
         let e = OAuthError::with(ErrorCode::AccessDenied, "the user denied the request");
-        return redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Err(&e)),
-            vec![],
-        );
+        return answer_to(&state, &auth, Err(&e), vec![]);
     }
     let (st, a, s) = (state.clone(), auth.clone(), session.clone());
     let uid = user.id.clone();
@@ -745,10 +783,7 @@ pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<A
     })
     .await;
     match issued {
-        Ok(Ok(code)) => redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Ok(&code)),
-            vec![],
-        ),
+        Ok(Ok(code)) => answer_to(&state, &auth, Ok(&code), vec![]),
         Ok(Err(e)) => server_error(&state, e),
         Err(e) => server_error(&state, e),
     }
