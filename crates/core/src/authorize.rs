@@ -159,17 +159,7 @@ pub fn check_request(
         })?),
         None => None,
     };
-    // RFC 8707 §2: well-formed, and (when resources are configured) known:
-    // else invalid_target. Bound as configured.
-    let resource = resources.resolve(params.all("resource"))?;
-    // A named scope must leave something for each resource on its own (a
-    // token request may then ask for any one of them).
-    if params.get("scope").is_some() {
-        for r in &resource {
-            let (_, accepted) = resources.access(client, 0, std::slice::from_ref(r))?;
-            access_scope(&accepted, &scope, true)?;
-        }
-    }
+    let resource = check_resources(resources, client, params, &scope)?;
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -184,6 +174,27 @@ pub fn check_request(
         resource,
         form_post: wants_form_post(params),
     })
+}
+
+/// The `resource` parameters of a request that a person approves (the
+/// authorization request, the device authorization request). RFC 8707 §2:
+/// well-formed, and (when resources are configured) known: else
+/// `invalid_target`. A named scope must leave something for each resource
+/// on its own (a token request may then ask for any one of them).
+pub fn check_resources(
+    resources: &Resources,
+    client: &Client,
+    params: &Params,
+    scope: &Scopes,
+) -> Result<Vec<String>, OAuthError> {
+    let resource = resources.resolve(params.all("resource"))?;
+    if params.get("scope").is_some() {
+        for r in &resource {
+            let (_, accepted) = resources.access(client, 0, std::slice::from_ref(r))?;
+            access_scope(&accepted, scope, true)?;
+        }
+    }
+    Ok(resource)
 }
 
 /// What the browser must do next.

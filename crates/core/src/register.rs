@@ -201,7 +201,7 @@ pub fn parse_metadata(doc: &Value) -> Result<ClientSpec, OAuthError> {
                     Ok(grant) => grants.push(grant),
                     Err(_) => {
                         return Err(meta(format!(
-                            "grant_types: {g:?} is not supported: use authorization_code, refresh_token or client_credentials"
+                            "grant_types: {g:?} is not supported: use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
                         )))
                     }
                 }

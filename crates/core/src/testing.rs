@@ -61,6 +61,7 @@ pub struct MemStore {
     pub secrets: HashMap<String, String>,
     pub attempts: HashMap<String, Attempts>,
     pub initial_access_tokens: Vec<InitialAccessToken>,
+    pub device_codes: Vec<DeviceCode>,
 }
 
 impl MemStore {
@@ -191,6 +192,61 @@ impl BrowserSessionStore for MemStore {
         let live = |x: &BrowserSession| x.id_hash == id_hash && x.revoked_at.is_none();
         update(&mut self.browser_sessions, live, |x| {
             x.revoked_at = Some(now)
+        })
+    }
+}
+
+impl DeviceCodeStore for MemStore {
+    fn insert_device_code(&mut self, c: &DeviceCode) -> StoreResult<()> {
+        insert(&mut self.device_codes, c, |x| {
+            x.device_code_hash == c.device_code_hash || x.user_code_hash == c.user_code_hash
+        })
+    }
+    fn get_device_code(&mut self, hash: &str) -> StoreResult<Option<DeviceCode>> {
+        get(&self.device_codes, |x| x.device_code_hash == hash)
+    }
+    fn get_device_code_by_user_code(&mut self, hash: &str) -> StoreResult<Option<DeviceCode>> {
+        get(&self.device_codes, |x| x.user_code_hash == hash)
+    }
+    fn decide_device_code(
+        &mut self,
+        hash: &str,
+        user_id: &str,
+        approval: Option<(i64, &[String])>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let open = |x: &DeviceCode| {
+            x.device_code_hash == hash
+                && x.approved_at.is_none()
+                && x.denied_at.is_none()
+                && x.expires_at > now
+        };
+        update(&mut self.device_codes, open, |x| {
+            x.user_id = Some(user_id.into());
+            match approval {
+                Some((auth_time, amr)) => {
+                    x.auth_time = Some(auth_time);
+                    x.amr = amr.to_vec();
+                    x.approved_at = Some(now);
+                }
+                None => x.denied_at = Some(now),
+            }
+        })
+    }
+    fn record_device_poll(&mut self, hash: &str, now: i64, interval: i64) -> StoreResult<bool> {
+        update(
+            &mut self.device_codes,
+            |x| x.device_code_hash == hash,
+            |x| {
+                x.last_polled_at = Some(now);
+                x.interval = interval;
+            },
+        )
+    }
+    fn consume_device_code(&mut self, hash: &str, now: i64) -> StoreResult<bool> {
+        let unused = |x: &DeviceCode| x.device_code_hash == hash && x.consumed_at.is_none();
+        update(&mut self.device_codes, unused, |x| {
+            x.consumed_at = Some(now)
         })
     }
 }

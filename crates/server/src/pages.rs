@@ -24,6 +24,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "form_post.html",
         include_str!("../templates/form_post.html"),
     ),
+    ("device.html", include_str!("../templates/device.html")),
+    (
+        "device_consent.html",
+        include_str!("../templates/device_consent.html"),
+    ),
     ("logout.html", include_str!("../templates/logout.html")),
     (
         "logged_out.html",

@@ -10,20 +10,16 @@
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use portcullis_core::authorize::{self, AuthRequest, Next};
 use portcullis_core::client_metadata;
 use portcullis_core::model::{BrowserSession, Client, User};
 use portcullis_core::params::Params;
-use portcullis_core::ports::{BrowserSessionStore, ConsentStore, UserStore};
-use portcullis_core::secret::{hash_token, random_token};
-use portcullis_core::tokens::derive;
-use portcullis_core::{throttle, totp, ErrorCode, OAuthError};
+use portcullis_core::ports::ConsentStore;
+use portcullis_core::{ErrorCode, OAuthError};
 use serde::Serialize;
-use subtle::ConstantTimeEq;
 
 use crate::crypto::OsRandom;
+use crate::endpoints::sign_in::{self, current_session, path, with_cookie};
 use crate::extract;
 use crate::pages::{self, csrf, csrf_ok, error_page, page, redirect, SESSION_COOKIE};
 use crate::render::blocking_failed;
@@ -52,24 +48,11 @@ const AUTH_PARAMS: &[&str] = &[
 type Resp = HttpResponse;
 
 fn server_error(state: &AppState, e: impl std::fmt::Display) -> Resp {
-    tracing::error!(cause = %e, "authorization endpoint failed");
-    error_page(
-        state,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again later.",
-        Some("server_error"),
-    )
+    sign_in::server_error(state, "authorization endpoint", e)
 }
 
 fn bad_form(state: &AppState) -> Resp {
-    error_page(
-        state,
-        StatusCode::BAD_REQUEST,
-        "This form has expired",
-        "The page was open too long or did not come from this server. Go back to the application and start again.",
-        Some("invalid_request"),
-    )
+    sign_in::expired_form(state, "Go back to the application and start again.")
 }
 
 /// The original authorization parameters of a form (our own fields removed).
@@ -87,13 +70,6 @@ fn hidden(params: &Params) -> Vec<(String, String)> {
                 .map(move |v| (k.to_string(), v.clone()))
         })
         .collect()
-}
-
-fn path(state: &AppState, p: &str) -> String {
-    match state.issuer.path() {
-        "" => p.to_string(),
-        base => format!("/{base}{p}"),
-    }
 }
 
 /// Why a request is refused before any page: an error page (the client or
@@ -212,27 +188,6 @@ fn check(
     }
 }
 
-/// The browser's live session and its user, if any.
-fn current_session(
-    tx: &mut portcullis_storage::Tx<'_>,
-    cookie: Option<&str>,
-    t: i64,
-) -> Result<Option<(BrowserSession, User)>, OAuthError> {
-    let Some(cookie) = cookie else {
-        return Ok(None);
-    };
-    let Some(s) = tx.get_browser_session(&hash_token(cookie))? else {
-        return Ok(None);
-    };
-    if s.revoked_at.is_some() || s.expires_at <= t {
-        return Ok(None);
-    }
-    match tx.get_user(&s.user_id)? {
-        Some(u) if !u.disabled => Ok(Some((s, u))),
-        _ => Ok(None),
-    }
-}
-
 #[derive(Serialize)]
 struct FormCtx<'a> {
     action: String,
@@ -241,13 +196,6 @@ struct FormCtx<'a> {
     client_name: &'a str,
     error: Option<&'a str>,
     username: &'a str,
-}
-
-fn with_cookie(mut res: Resp, cookie: Option<Cookie<'static>>) -> Resp {
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
 }
 
 fn login_page(
@@ -445,34 +393,10 @@ async fn signed_in(
     user: User,
     amr: Vec<String>,
 ) -> Resp {
-    let token = random_token(&mut OsRandom, 32);
-    let lifetime = state.config.pages.browser_session_secs;
-    let t = now();
-    let session = BrowserSession {
-        id_hash: hash_token(&token),
-        user_id: user.id.clone(),
-        auth_time: t,
-        amr,
-        created_at: t,
-        last_seen_at: t,
-        expires_at: t + lifetime,
-        revoked_at: None,
-    };
-    let (st, s) = (state.clone(), session.clone());
-    let username = user.username.clone();
-    let stored = web::block(move || {
-        st.store.write(|tx| -> Result<(), OAuthError> {
-            tx.insert_browser_session(&s)?;
-            throttle::record(tx, &st.throttle, &username, false, s.created_at)
-        })
-    })
-    .await;
-    match stored {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return server_error(state, e),
+    let (session, cookie) = match sign_in::start_browser_session(state, &user, amr).await {
+        Ok(v) => v,
         Err(e) => return server_error(state, e),
-    }
-    let cookie = pages::cookie(state, SESSION_COOKIE, token, Some(lifetime));
+    };
     proceed(
         req,
         state,
@@ -529,17 +453,6 @@ async fn posted(
     }
 }
 
-/// Record a failed attempt for `username` (wrong password or code).
-async fn record_failure(state: &web::Data<AppState>, username: String) {
-    state.metrics.login_failure("page");
-    let st = state.clone();
-    let _ = web::block(move || {
-        st.store
-            .write(|tx| throttle::record(tx, &st.throttle, &username, true, now()))
-    })
-    .await;
-}
-
 /// POST /oauth/authorize/login: the sign-in form.
 #[utoipa::path(post, path = "/oauth/authorize/login", tag = "authorization", request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded", description = "csrf, username, password and the authorization request"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
 pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
@@ -548,116 +461,19 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
         Err(resp) => return resp,
     };
     let username = all.get("username").unwrap_or("").to_string();
-    let password = all.get("password").unwrap_or("").to_string();
-    if username.is_empty() || password.is_empty() {
-        return login_page(
-            &req,
-            &state,
-            &client,
-            &params,
-            Some("Enter your username and password."),
-            &username,
-            StatusCode::OK,
-        );
-    }
-    let (st, u) = (state.clone(), username.clone());
-    let found = web::block(move || {
-        st.store.read(|tx| -> Result<_, OAuthError> {
-            let blocked = throttle::blocked_for(tx, &st.throttle, &u, now())?;
-            Ok((blocked, tx.get_user_by_username(&u)?))
-        })
-    })
-    .await;
-    let (blocked, user) = match found {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => return server_error(&state, e),
-        Err(e) => return server_error(&state, e),
-    };
-    if let Some(secs) = blocked {
-        let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
-        let mut res = login_page(
-            &req,
-            &state,
-            &client,
-            &params,
-            Some(&msg),
-            &username,
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, v);
-        }
-        return res;
-    }
-    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-    let good = match state.hasher.verify(password, phc).await {
-        Ok(g) => g,
-        Err(_) => {
-            return login_page(
-                &req,
-                &state,
-                &client,
-                &params,
-                Some("The server is busy. Try again in a moment."),
-                &username,
-                StatusCode::SERVICE_UNAVAILABLE,
-            )
-        }
-    };
-    let user = match (good, user) {
-        (true, Some(u)) if !u.disabled => u,
-        _ => {
-            record_failure(&state, username.clone()).await;
-            return login_page(
-                &req,
-                &state,
-                &client,
-                &params,
-                Some("Wrong username or password."),
-                &username,
-                StatusCode::OK,
-            );
+    let password = all.get("password").unwrap_or("");
+    let user = match sign_in::password_step(&state, &username, password).await {
+        Ok(u) => u,
+        Err(refused) => {
+            return refused.respond(&state, "authorization endpoint", |msg, status| {
+                login_page(&req, &state, &client, &params, Some(msg), &username, status)
+            })
         }
     };
     if user.totp_secret.is_some() {
         return otp_page(&req, &state, &params, &user, None);
     }
     signed_in(&req, &state, client, auth, params, user, vec!["pwd".into()]).await
-}
-
-/// A proof that the password step passed, for the TOTP step: the user id
-/// and an expiry, MACed together with this browser's CSRF cookie.
-fn pending_token(state: &AppState, req: &HttpRequest, user_id: &str, exp: i64) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(format!("{user_id}|{exp}"));
-    let bind = req
-        .cookie(pages::CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .unwrap_or_default();
-    let mac = derive(
-        &state.derive_key,
-        "otp-pending",
-        &format!("{payload}|{bind}"),
-    );
-    format!("{payload}.{mac}")
-}
-
-fn check_pending(state: &AppState, req: &HttpRequest, token: &str, t: i64) -> Option<String> {
-    let (payload, mac) = token.split_once('.')?;
-    let bind = req
-        .cookie(pages::CSRF_COOKIE)
-        .map(|c| c.value().to_string())?;
-    let expected = derive(
-        &state.derive_key,
-        "otp-pending",
-        &format!("{payload}|{bind}"),
-    );
-    if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) {
-        return None;
-    }
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let (user_id, exp) = text.split_once('|')?;
-    (exp.parse::<i64>().ok()? > t).then(|| user_id.to_string())
 }
 
 fn otp_page(
@@ -667,13 +483,14 @@ fn otp_page(
     user: &User,
     error: Option<&str>,
 ) -> Resp {
-    let (token, cookie) = csrf(req, state);
-    let pending = pending_token(state, req, &user.id, now() + 300);
-    let ctx = minijinja::context! {
-        action => path(state, "/oauth/authorize/otp"), csrf => token, pending => pending, params => hidden(params),
-        username => user.username.clone(), error => error,
-    };
-    with_cookie(page(state, StatusCode::OK, "otp.html", ctx), cookie)
+    sign_in::otp_page(
+        req,
+        state,
+        "/oauth/authorize/otp",
+        hidden(params),
+        user,
+        error,
+    )
 }
 
 /// POST /oauth/authorize/otp: the TOTP step.
@@ -683,69 +500,14 @@ pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let Some(user_id) = all
-        .get("pending")
-        .and_then(|p| check_pending(&state, &req, p, now()))
-    else {
-        return bad_form(&state);
-    };
-    let code = all.get("otp").unwrap_or("").to_string();
-    let st = state.clone();
-    let checked = web::block(move || {
-        st.store.write(
-            |tx| -> Result<Result<User, (User, &'static str)>, OAuthError> {
-                let t = now();
-                let user = match tx.get_user(&user_id)? {
-                    Some(u) if !u.disabled => u,
-                    _ => {
-                        return Err(OAuthError::with(
-                            ErrorCode::AccessDenied,
-                            "account unavailable",
-                        ))
-                    }
-                };
-                if let Some(secs) = throttle::blocked_for(tx, &st.throttle, &user.username, t)? {
-                    let _ = secs;
-                    return Ok(Err((user, "Too many failed attempts. Try again later.")));
-                }
-                let secret = match &user.totp_secret {
-                    Some(sealed) => st
-                        .sealer
-                        .open(sealed)
-                        .map_err(|e| OAuthError::server(e.to_string()))?,
-                    None => return Ok(Ok(user)),
-                };
-                let refusal = match totp::verify_and_use(tx, &user.id, &secret, &code, t)? {
-                    totp::OtpCheck::Accepted => return Ok(Ok(user)),
-                    totp::OtpCheck::Wrong => "That code is not right. Try the current one.",
-                    totp::OtpCheck::Replayed => {
-                        "That code was already used. Wait for the next one."
-                    }
-                };
-                st.metrics.login_failure("page");
-                throttle::record(tx, &st.throttle, &user.username, true, t)?;
-                Ok(Err((user, refusal)))
-            },
-        )
-    })
-    .await;
-    match checked {
-        Ok(Ok(Ok(user))) => {
-            signed_in(
-                &req,
-                &state,
-                client,
-                auth,
-                params,
-                user,
-                vec!["pwd".into(), "otp".into(), "mfa".into()],
-            )
-            .await
+    match sign_in::otp_step(&state, &req, &all).await {
+        sign_in::OtpStep::Passed(user) => {
+            let amr = sign_in::otp_amr();
+            signed_in(&req, &state, client, auth, params, user, amr).await
         }
-        Ok(Ok(Err((user, msg)))) => otp_page(&req, &state, &params, &user, Some(msg)),
-        Ok(Err(e)) if e.code == ErrorCode::AccessDenied => bad_form(&state),
-        Ok(Err(e)) => server_error(&state, e),
-        Err(e) => server_error(&state, e),
+        sign_in::OtpStep::Again(user, msg) => otp_page(&req, &state, &params, &user, Some(msg)),
+        sign_in::OtpStep::Expired => bad_form(&state),
+        sign_in::OtpStep::Failed(e) => server_error(&state, e),
     }
 }
 

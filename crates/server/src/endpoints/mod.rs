@@ -2,6 +2,8 @@
 //! transaction on a blocking thread), render.
 
 pub mod authorize;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod end_session;
 pub mod forward_auth;
@@ -14,5 +16,6 @@ pub mod pats;
 pub mod register;
 pub mod resource_metadata;
 pub mod revoke;
+pub mod sign_in;
 pub mod token;
 pub mod userinfo;

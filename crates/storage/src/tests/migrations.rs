@@ -132,6 +132,7 @@ fn schema_rs_tables(store: &Store) -> Vec<(&'static str, Vec<String>)> {
         server_secrets,
         login_attempts,
         initial_access_tokens,
+        device_codes,
     )
 }
 
