@@ -5,8 +5,8 @@
 //! once; guessing user codes ends in 429.
 
 use portcullis_e2e::{
-    add_client, add_user, browser_like, databases, field, submit, verify_jwt, Server, TestClient,
-    TestDb,
+    add_client, add_user, answer_device, browser_like, databases, device_sign_in_and_answer, field,
+    submit, verify_jwt, Server, TestClient, TestDb,
 };
 use serde_json::Value;
 
@@ -57,36 +57,6 @@ fn enter_code(
     assert_eq!(page.status(), 200);
     let html = page.text().unwrap();
     submit(http, &s.base, &html, "/device", &[("user_code", typed)])
-}
-
-/// Sign in from the page after the typed code, then answer the consent
-/// page; the last page.
-fn sign_in_and_answer(
-    s: &Server,
-    http: &reqwest::blocking::Client,
-    login_html: &str,
-    answer: &str,
-) -> String {
-    assert!(login_html.contains("name=\"password\""), "{login_html}");
-    let consent = submit(
-        http,
-        &s.base,
-        login_html,
-        "/device/login",
-        &[("username", "alice"), ("password", "pw")],
-    );
-    assert_eq!(consent.status(), 200);
-    let html = consent.text().unwrap();
-    assert!(html.contains("Allow test on your device?"), "{html}");
-    let done = submit(
-        http,
-        &s.base,
-        &html,
-        "/device/consent",
-        &[("consent", answer)],
-    );
-    assert_eq!(done.status(), 200);
-    done.text().unwrap()
 }
 
 #[test]
@@ -156,7 +126,12 @@ fn device_grant_pending_slow_down_approval_and_tokens_once() {
         let typed = user_code.to_lowercase().replace('-', " ");
         let login = submit(&http, &s.base, &html, "/device", &[("user_code", &typed)]);
         assert_eq!(login.status(), 200);
-        let done = sign_in_and_answer(&s, &http, &login.text().unwrap(), "approve");
+        let html = login.text().unwrap();
+        assert!(
+            html.contains("to continue to <strong>test</strong>"),
+            "{html}"
+        );
+        let done = device_sign_in_and_answer(&s, &http, &html, "alice", "pw", true);
         assert!(done.contains("Device connected"), "{done}");
 
         // Tokens, once.
@@ -253,8 +228,8 @@ fn denied_and_expired_device_codes() {
         let (_, d) = start(&s, &c, &[]);
         assert_eq!(d["expires_in"], 2);
         let http = browser_like();
-        let login = enter_code(&s, &http, d["user_code"].as_str().unwrap());
-        let done = sign_in_and_answer(&s, &http, &login.text().unwrap(), "deny");
+        let user_code = d["user_code"].as_str().unwrap();
+        let done = answer_device(&s, &http, user_code, "alice", "pw", false);
         assert!(done.contains("Access denied"), "{done}");
         let (status, e) = poll(&s, &c, d["device_code"].as_str().unwrap());
         assert_eq!((status, e["error"].as_str()), (400, Some("access_denied")));
