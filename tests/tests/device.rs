@@ -290,3 +290,64 @@ fn guessing_user_codes_ends_in_429() {
         assert_eq!(res.status(), 400);
     }
 }
+
+#[test]
+fn a_user_with_totp_approves_with_the_second_factor() {
+    let db = TestDb::sqlite();
+    let c = tv(&db);
+    let (_, secret) = add_user(&db, "alice", "pw", &["--totp"]);
+    let s = Server::start(&db);
+    let (_, d) = start(&s, &c, &[("scope", "openid")]);
+    let http = browser_like();
+    let login = enter_code(&s, &http, d["user_code"].as_str().unwrap());
+    let otp = submit(
+        &http,
+        &s.base,
+        &login.text().unwrap(),
+        "/device/login",
+        &[("username", "alice"), ("password", "pw")],
+    );
+    let html = otp.text().unwrap();
+    assert!(html.contains("name=\"otp\""), "the TOTP step: {html}");
+    // A wrong code shows the step again; a forged proof of the password step is refused.
+    let again = submit(&http, &s.base, &html, "/device/otp", &[("otp", "000000")]);
+    let html = again.text().unwrap();
+    assert!(html.contains("That code is not right"), "{html}");
+    let mut forged = portcullis_e2e::hidden_fields(&html);
+    forged.retain(|(k, _)| k != "pending");
+    forged.push(("pending".into(), "bm9ib2R5fDk5OTk5OTk5OTk.x".into()));
+    forged.push(("otp".into(), "000000".into()));
+    let res = http
+        .post(s.url("/device/otp"))
+        .form(&forged)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let code = portcullis_core::totp::code_at(secret.as_deref().unwrap(), now).unwrap();
+    let consent = submit(&http, &s.base, &html, "/device/otp", &[("otp", &code)]);
+    let html = consent.text().unwrap();
+    let done = submit(
+        &http,
+        &s.base,
+        &html,
+        "/device/consent",
+        &[("consent", "approve")],
+    );
+    assert!(done.text().unwrap().contains("Device connected"));
+    let (status, t) = poll(&s, &c, d["device_code"].as_str().unwrap());
+    assert_eq!(status, 200, "{t}");
+    let payload = t["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}

@@ -177,7 +177,6 @@ async fn find(req: &HttpRequest, state: &web::Data<AppState>, typed: &str) -> Re
     match looked {
         Ok(Ok(Ok(found))) => Ok(found),
         Ok(Ok(Err(Lookup::Blocked(secs)))) => {
-            state.metrics.login_failure("device");
             let msg = format!("Too many wrong codes. Try again in {secs} seconds.");
             let res = code_page(req, state, typed, Some(&msg), StatusCode::TOO_MANY_REQUESTS);
             Err(sign_in::retry_after(res, secs))
