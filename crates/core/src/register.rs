@@ -817,6 +817,19 @@ mod tests {
     }
 
     #[test]
+    fn a_public_device_client_needs_no_redirect_uri() {
+        let doc = json!({
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+            "client_name": "tv"
+        });
+        let r = new_registration(&doc, T0, &mut SeqRandom(3)).unwrap();
+        assert!(r.client.allows_grant(GrantType::DeviceCode));
+        assert!(r.client.redirect_uris.is_empty());
+        assert!(r.secret.is_none());
+    }
+
+    #[test]
     fn every_bad_member_is_named() {
         use ErrorCode::{InvalidClientMetadata as Meta, InvalidRedirectUri as Redirect};
         let cases = [
