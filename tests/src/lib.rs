@@ -53,6 +53,14 @@ pub fn chromium() -> PathBuf {
 /// tests/node when one is missing). It must succeed and print one JSON line:
 /// that line, parsed.
 pub fn node_script(script: &str, packages: &[&str], env: &[(&str, &OsStr)]) -> Value {
+    let out = node_command(script, packages, env)
+        .output()
+        .expect("node runs");
+    json_output(&out, script)
+}
+
+/// `node tests/node/<script>` with `env`, once `packages` are installed.
+pub fn node_command(script: &str, packages: &[&str], env: &[(&str, &OsStr)]) -> Command {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
     for pkg in packages {
         assert!(
@@ -60,12 +68,9 @@ pub fn node_script(script: &str, packages: &[&str], env: &[(&str, &OsStr)]) -> V
             "{pkg} is not installed: run `npm ci --prefix tests/node` (scripts/test does)"
         );
     }
-    let out = Command::new("node")
-        .arg(dir.join(script))
-        .envs(env.iter().copied())
-        .output()
-        .expect("node runs");
-    json_output(&out, script)
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join(script)).envs(env.iter().copied());
+    cmd
 }
 
 /// The output of a process that must succeed and print JSON: that JSON.
@@ -564,4 +569,56 @@ pub fn approve(
     );
     assert_eq!(done.status(), 303, "back to the client");
     done
+}
+
+/// On the device verification pages (RFC 8628 §3.3), in `http` (a
+/// [`browser_like`] client): type `user_code`, then
+/// [`device_sign_in_and_answer`]; the last page's HTML.
+pub fn answer_device(
+    s: &Server,
+    http: &reqwest::blocking::Client,
+    user_code: &str,
+    username: &str,
+    password: &str,
+    approve: bool,
+) -> String {
+    let page = http.get(s.url("/device")).send().expect("GET /device");
+    assert_eq!(page.status(), 200, "the code form");
+    let html = page.text().expect("code form");
+    let login = submit(http, &s.base, &html, "/device", &[("user_code", user_code)]);
+    assert_eq!(login.status(), 200, "the sign-in page");
+    let html = login.text().expect("sign-in page");
+    device_sign_in_and_answer(s, http, &html, username, password, approve)
+}
+
+/// On the device sign-in page `login_html`, sign in as `username` (a user
+/// without TOTP) and press Allow (`approve`) or Deny on the consent page
+/// that follows; the last page's HTML.
+pub fn device_sign_in_and_answer(
+    s: &Server,
+    http: &reqwest::blocking::Client,
+    login_html: &str,
+    username: &str,
+    password: &str,
+    approve: bool,
+) -> String {
+    assert!(login_html.contains("name=\"password\""), "{login_html}");
+    let login = [("username", username), ("password", password)];
+    let consent = submit(http, &s.base, login_html, "/device/login", &login);
+    assert_eq!(consent.status(), 200, "the consent page");
+    let html = consent.text().expect("consent page");
+    assert!(
+        html.contains("name=\"consent\" value=\"approve\""),
+        "{html}"
+    );
+    let answer = if approve { "approve" } else { "deny" };
+    let done = submit(
+        http,
+        &s.base,
+        &html,
+        "/device/consent",
+        &[("consent", answer)],
+    );
+    assert_eq!(done.status(), 200, "the done page");
+    done.text().expect("done page")
 }

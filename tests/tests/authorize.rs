@@ -279,6 +279,7 @@ fn redirectable_errors_carry_state_and_iss() {
         (&[("code_challenge_method", "plain")], "invalid_request"),
         (&[("code_challenge_method", "")], "invalid_request"),
         (&[("response_type", "token")], "unsupported_response_type"),
+        (&[("response_mode", "fragment")], "invalid_request"),
         (&[("scope", "openid admin")], "invalid_scope"),
         (&[("prompt", "none")], "login_required"),
         (
@@ -522,4 +523,134 @@ fn templates_can_be_branded_and_cookies_are_secure_under_https() {
     assert!(html.contains("Welcome to ACME"), "the operator's template");
     assert!(html.contains("<style>"), "other templates stay built in");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The `action` of a page's first form, unescaped.
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").expect("a form action") + "action=\"".len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The answer of a `response_mode=form_post` request: a page whose form
+/// posts to the redirect URI, with the script allowed by a nonce; its
+/// hidden fields.
+fn posted_back(res: reqwest::blocking::Response) -> Vec<(String, String)> {
+    assert_eq!(res.status(), 200, "form_post answers with a page");
+    assert!(res.headers().get("location").is_none());
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("form-action http://127.0.0.1:43210"), "{csp}");
+    let html = res.text().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .expect("script-src with a nonce");
+    assert!(
+        html.contains(&format!(
+            "<script nonce=\"{nonce}\">document.forms[0].submit();</script>"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<noscript>"), "a button without scripts");
+    assert!(html.contains("method=\"post\""));
+    assert_eq!(form_action(&html), "http://127.0.0.1:43210/cb");
+    portcullis_e2e::hidden_fields(&html)
+}
+
+fn answer_consent(
+    s: &Server,
+    http: &reqwest::blocking::Client,
+    html: &str,
+    answer: &str,
+) -> reqwest::blocking::Response {
+    submit(
+        http,
+        &s.base,
+        html,
+        "/oauth/authorize/consent",
+        &[("consent", answer)],
+    )
+}
+
+#[test]
+fn form_post_response_mode_posts_code_state_and_iss() {
+    for db in databases() {
+        let c = app(&db);
+        add_user(&db, "alice", "pw", &[]);
+        let s = Server::start(&db);
+        let meta = s.get_json("/.well-known/openid-configuration");
+        assert_eq!(
+            meta["response_modes_supported"],
+            serde_json::json!(["query", "form_post"])
+        );
+        let oauth_meta = s.get_json("/.well-known/oauth-authorization-server");
+        assert_eq!(
+            oauth_meta["response_modes_supported"],
+            meta["response_modes_supported"]
+        );
+        let http = browser_like();
+        let form_post = [("response_mode", "form_post")];
+
+        // Success: code, state and iss as hidden fields; the code exchanges.
+        let url = authorize_url(&s, &c, &form_post);
+        let consent = portcullis_e2e::sign_in(&s, &http, &url, "alice", "pw");
+        let done = answer_consent(&s, &http, &consent, "approve");
+        let fields = posted_back(done);
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["code", "state", "iss"]);
+        assert_eq!(param(&fields, "state"), Some("st-1"));
+        assert_eq!(param(&fields, "iss"), Some(s.issuer.as_str()), "RFC 9207");
+        let code = param(&fields, "code").unwrap().to_string();
+        let (status, body) = exchange(&s, &c, &code, VERIFIER);
+        assert_eq!(status, 200, "{body}");
+        assert!(body["id_token"].is_string());
+
+        // Remembered consent: the next request answers at once, posted too.
+        let again = http.get(authorize_url(&s, &c, &form_post)).send().unwrap();
+        let fields = posted_back(again);
+        assert!(param(&fields, "code").is_some());
+
+        // Errors are posted as well: a refused request and a denial.
+        let bad = http
+            .get(authorize_url(
+                &s,
+                &c,
+                &[("response_mode", "form_post"), ("scope", "openid admin")],
+            ))
+            .send()
+            .unwrap();
+        let fields = posted_back(bad);
+        assert_eq!(param(&fields, "error"), Some("invalid_scope"));
+        assert_eq!(param(&fields, "state"), Some("st-1"));
+        assert_eq!(param(&fields, "iss"), Some(s.issuer.as_str()));
+
+        let fresh = browser_like();
+        let none = fresh
+            .get(authorize_url(
+                &s,
+                &c,
+                &[("response_mode", "form_post"), ("prompt", "none")],
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(param(&posted_back(none), "error"), Some("login_required"));
+
+        let url = authorize_url(
+            &s,
+            &c,
+            &[("response_mode", "form_post"), ("prompt", "consent")],
+        );
+        let consent = portcullis_e2e::sign_in(&s, &fresh, &url, "alice", "pw");
+        let denied = answer_consent(&s, &fresh, &consent, "deny");
+        let fields = posted_back(denied);
+        assert_eq!(param(&fields, "error"), Some("access_denied"));
+        assert_eq!(param(&fields, "state"), Some("st-1"));
+        assert!(param(&fields, "code").is_none());
+    }
 }

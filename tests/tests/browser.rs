@@ -1,7 +1,9 @@
 //! A real headless browser (Debian's Chromium, driven over CDP) signs in
 //! with a password and a TOTP code, consents, and the code reaches a
 //! loopback redirect URI; the `openidconnect` crate, as a real relying
-//! party, exchanges it with PKCE and verifies the ID token.
+//! party, exchanges it with PKCE and verifies the ID token. And the device
+//! authorization grant (RFC 8628): Chromium opens `verification_uri_complete`,
+//! signs in and approves, and the device's poll gets the tokens.
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -15,7 +17,7 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use portcullis_e2e::{add_client, add_user, chromium, Server, TestDb};
+use portcullis_e2e::{add_client, add_user, chromium, databases, Server, TestDb};
 
 /// A one-page loopback server standing in for a native app's redirect
 /// listener (RFC 8252 §7.3). Sends the path and query of the first `/cb`
@@ -40,6 +42,28 @@ fn redirect_listener() -> (u16, mpsc::Receiver<String>) {
         }
     });
     (port, rx)
+}
+
+/// Debian's Chromium, headless.
+fn headless() -> Browser {
+    Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(chromium()))
+            .headless(true)
+            .sandbox(false)
+            .idle_browser_timeout(Duration::from_secs(60))
+            .args(vec![
+                OsStr::new("--disable-gpu"),
+                OsStr::new("--no-first-run"),
+                OsStr::new("--disable-background-networking"),
+                OsStr::new("--disable-component-update"),
+                OsStr::new("--disable-sync"),
+                OsStr::new("--disable-quic"),
+            ])
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -89,38 +113,14 @@ fn chromium_signs_in_with_totp_consents_and_the_rp_verifies_the_id_token() {
         .url();
 
     // The person, in a real browser.
-    let browser = Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(chromium()))
-            .headless(true)
-            .sandbox(false)
-            .idle_browser_timeout(Duration::from_secs(60))
-            .args(vec![
-                OsStr::new("--disable-gpu"),
-                OsStr::new("--no-first-run"),
-                OsStr::new("--disable-background-networking"),
-                OsStr::new("--disable-component-update"),
-                OsStr::new("--disable-sync"),
-                OsStr::new("--disable-quic"),
-            ])
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let browser = headless();
     let tab = browser.new_tab().unwrap();
     tab.set_default_timeout(Duration::from_secs(20));
     tab.navigate_to(url.as_str())
         .unwrap()
         .wait_until_navigated()
         .unwrap();
-    tab.wait_for_element("#username").unwrap().click().unwrap();
-    tab.type_str("alice").unwrap();
-    tab.wait_for_element("#password").unwrap().click().unwrap();
-    tab.type_str("correct horse").unwrap();
-    tab.wait_for_element("button[type=submit]")
-        .unwrap()
-        .click()
-        .unwrap();
+    sign_in(&tab, "alice", "correct horse");
 
     // The TOTP step.
     tab.wait_for_element("#otp").unwrap().click().unwrap();
@@ -190,4 +190,120 @@ fn chromium_signs_in_with_totp_consents_and_the_rp_verifies_the_id_token() {
     )
     .unwrap();
     assert_eq!(claims.access_token_hash(), Some(&expected), "at_hash");
+}
+
+/// Type a username and password into the sign-in form and submit it.
+fn sign_in(tab: &headless_chrome::Tab, username: &str, password: &str) {
+    tab.wait_for_element("#username").unwrap().click().unwrap();
+    tab.type_str(username).unwrap();
+    tab.wait_for_element("#password").unwrap().click().unwrap();
+    tab.type_str(password).unwrap();
+    tab.wait_for_element("button[type=submit]")
+        .unwrap()
+        .click()
+        .unwrap();
+}
+
+/// Wait until the page's HTML contains `text`.
+fn wait_for_text(tab: &headless_chrome::Tab, text: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let html = tab.get_content().unwrap();
+        if html.contains(text) {
+            return html;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited for {text:?}: {html}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn chromium_approves_a_device_and_the_device_poll_gets_tokens() {
+    const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+    for db in databases() {
+        let c = add_client(
+            &db,
+            &[
+                "--public",
+                "--grant-type",
+                GRANT,
+                "--scope",
+                "openid profile",
+            ],
+        );
+        let (user_id, _) = add_user(&db, "alice", "correct horse", &[]);
+        let s = Server::start(&db);
+
+        // The device (a CLI) asks for codes.
+        let res = s.post_form(
+            "/oauth/device_authorization",
+            None,
+            &[("client_id", c.id.as_str()), ("scope", "openid profile")],
+        );
+        assert_eq!(res.status(), 200);
+        let d: serde_json::Value = res.json().unwrap();
+        let device_code = d["device_code"].as_str().unwrap();
+        let user_code = d["user_code"].as_str().unwrap();
+        let poll = || {
+            s.token(
+                None,
+                &[
+                    ("grant_type", GRANT),
+                    ("device_code", device_code),
+                    ("client_id", c.id.as_str()),
+                ],
+            )
+        };
+        assert_eq!(poll().1["error"], "authorization_pending");
+
+        // The person opens the complete URI: the code is filled in.
+        let browser = headless();
+        let tab = browser.new_tab().unwrap();
+        tab.set_default_timeout(Duration::from_secs(20));
+        tab.navigate_to(d["verification_uri_complete"].as_str().unwrap())
+            .unwrap()
+            .wait_until_navigated()
+            .unwrap();
+        let typed = tab
+            .wait_for_element("#user_code")
+            .unwrap()
+            .get_attribute_value("value")
+            .unwrap();
+        assert_eq!(typed.as_deref(), Some(user_code));
+        tab.wait_for_element("button[type=submit]")
+            .unwrap()
+            .click()
+            .unwrap();
+        sign_in(&tab, "alice", "correct horse");
+
+        // Consent: the client, the code, the scopes in words.
+        let approve = tab.wait_for_element("button[value=approve]").unwrap();
+        let html = tab.get_content().unwrap();
+        assert!(html.contains("Allow test on your device?"), "{html}");
+        assert!(html.contains(user_code));
+        assert!(html.contains("See your username"));
+        approve.click().unwrap();
+        wait_for_text(&tab, "Device connected");
+
+        // The device's next poll (after the interval) gets the tokens.
+        std::thread::sleep(Duration::from_secs(5));
+        let (status, t) = poll();
+        assert_eq!(status, 200, "{t}");
+        assert_eq!(t["scope"], "openid profile");
+        let id = t["id_token"].as_str().expect("id_token");
+        let payload = id.split('.').nth(1).unwrap();
+        use base64::Engine;
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["sub"], user_id.as_str());
+        assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+        assert_eq!(poll().1["error"], "invalid_grant", "tokens once");
+    }
 }

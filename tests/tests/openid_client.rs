@@ -1,9 +1,16 @@
 //! openid-client (npm), the certified relying-party library, as a real
 //! client: discovery, client_credentials, introspection (RFC 7662) and
-//! revocation (RFC 7009) against the real binary. `scripts/test` installs
+//! revocation (RFC 7009), and the device authorization grant (RFC 8628)
+//! against the real binary. `scripts/test` installs
 //! it (`npm ci` in tests/node) when missing.
 
-use portcullis_e2e::{add_client, databases, node_script, Server};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use portcullis_e2e::{
+    add_client, add_user, answer_device, browser_like, databases, node_command, node_script, Server,
+};
+use serde_json::Value;
 
 #[test]
 fn openid_client_discovers_gets_introspects_and_revokes() {
@@ -41,5 +48,64 @@ fn openid_client_discovers_gets_introspects_and_revokes() {
         assert_eq!(seen["live_active"], true);
         assert_eq!(seen["live_client_id"], c.id.as_str());
         assert_eq!(seen["revoked_active"], false);
+    }
+}
+
+/// RFC 8628 with openid-client: `initiateDeviceAuthorization`, then
+/// `pollDeviceAuthorizationGrant` while the person approves on the pages.
+#[test]
+fn openid_client_device_authorization_grant() {
+    for db in databases() {
+        let c = add_client(
+            &db,
+            &[
+                "--public",
+                "--grant-type",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "--scope",
+                "openid offline_access",
+            ],
+        );
+        let (user_id, _) = add_user(&db, "alice", "pw", &[]);
+        let s = Server::start(&db);
+        let mut child = node_command(
+            "device.mjs",
+            &["openid-client"],
+            &[
+                ("PORTCULLIS_ISSUER", s.issuer.as_ref()),
+                ("CLIENT_ID", c.id.as_ref()),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut next = || -> Value {
+            let line = lines
+                .next()
+                .expect("a line from device.mjs")
+                .expect("readable");
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        };
+        let started = next();
+        assert_eq!(
+            started["device_authorization_endpoint"],
+            format!("{}/oauth/device_authorization", s.issuer)
+        );
+        assert_eq!(started["verification_uri"], format!("{}/device", s.issuer));
+        assert_eq!(started["interval"], 5);
+        let user_code = started["user_code"].as_str().unwrap();
+        let done = answer_device(&s, &browser_like(), user_code, "alice", "pw", true);
+        assert!(done.contains("Device connected"), "{done}");
+
+        let seen = next();
+        assert!(child.wait().expect("node exits").success());
+        assert_eq!(seen["sub"], user_id.as_str());
+        assert_eq!(seen["iss"], s.issuer.as_str());
+        assert_eq!(seen["aud"], c.id.as_str());
+        assert_eq!(seen["scope"], "offline_access openid");
+        assert_eq!(seen["has_refresh_token"], true);
+        assert_eq!(s.me_status(seen["access_token"].as_str().unwrap()), 200);
     }
 }

@@ -37,7 +37,19 @@ pub struct AuthRequest {
     pub prompt_consent: bool,
     pub max_age: Option<i64>,
     pub resource: Vec<String>,
+    /// `response_mode=form_post` (OAuth 2.0 Form Post Response Mode §2):
+    /// the answer goes back as an auto-submitted form, not a query.
+    pub form_post: bool,
 }
+
+/// Did the request ask for `response_mode=form_post`? Used for errors found
+/// before the request is fully checked (an unknown mode itself is answered
+/// in the query, the default of the code flow).
+pub fn wants_form_post(params: &Params) -> bool {
+    params.get("response_mode") == Some(FORM_POST)
+}
+
+const FORM_POST: &str = "form_post";
 
 /// The client and the redirect URI to use, or an error to show as a page.
 pub fn check_client(
@@ -100,10 +112,12 @@ pub fn check_request(
             "this client may not use the authorization code flow",
         ));
     }
+    // OAuth 2.0 Multiple Response Type Encoding Practices §2.1 (query, the
+    // default of the code flow) and OAuth 2.0 Form Post Response Mode §2.
     if let Some(mode) = params.get("response_mode") {
-        if mode != "query" {
+        if mode != "query" && mode != FORM_POST {
             return Err(OAuthError::invalid_request(
-                "only response_mode=query is supported",
+                "response_mode must be query or form_post",
             ));
         }
     }
@@ -145,17 +159,7 @@ pub fn check_request(
         })?),
         None => None,
     };
-    // RFC 8707 §2: well-formed, and (when resources are configured) known:
-    // else invalid_target. Bound as configured.
-    let resource = resources.resolve(params.all("resource"))?;
-    // A named scope must leave something for each resource on its own (a
-    // token request may then ask for any one of them).
-    if params.get("scope").is_some() {
-        for r in &resource {
-            let (_, accepted) = resources.access(client, 0, std::slice::from_ref(r))?;
-            access_scope(&accepted, &scope, true)?;
-        }
-    }
+    let resource = check_resources(resources, client, params, &scope)?;
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -168,7 +172,29 @@ pub fn check_request(
         prompt_consent: prompts.contains(&"consent"),
         max_age,
         resource,
+        form_post: wants_form_post(params),
     })
+}
+
+/// The `resource` parameters of a request that a person approves (the
+/// authorization request, the device authorization request). RFC 8707 §2:
+/// well-formed, and (when resources are configured) known: else
+/// `invalid_target`. A named scope must leave something for each resource
+/// on its own (a token request may then ask for any one of them).
+pub fn check_resources(
+    resources: &Resources,
+    client: &Client,
+    params: &Params,
+    scope: &Scopes,
+) -> Result<Vec<String>, OAuthError> {
+    let resource = resources.resolve(params.all("resource"))?;
+    if params.get("scope").is_some() {
+        for r in &resource {
+            let (_, accepted) = resources.access(client, 0, std::slice::from_ref(r))?;
+            access_scope(&accepted, scope, true)?;
+        }
+    }
+    Ok(resource)
 }
 
 /// What the browser must do next.
@@ -280,8 +306,32 @@ pub fn issue_code(
     Ok(code)
 }
 
-/// The redirect back to the client: `code` or `error` (+ description),
-/// `state`, and `iss` (RFC 9207 §2), added to the redirect URI's query.
+/// The authorization response's parameters (RFC 6749 §4.1.2, §4.1.2.1):
+/// `code` or `error` (+ description), `state`, and `iss` (RFC 9207 §2).
+pub fn response_params(
+    issuer: &str,
+    state: Option<&str>,
+    outcome: Result<&str, &OAuthError>,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::with_capacity(4);
+    match outcome {
+        Ok(code) => out.push(("code", code.to_string())),
+        Err(e) => {
+            out.push(("error", e.code.as_str().to_string()));
+            if let Some(d) = &e.description {
+                out.push(("error_description", d.clone()));
+            }
+        }
+    }
+    if let Some(s) = state {
+        out.push(("state", s.to_string()));
+    }
+    out.push(("iss", issuer.to_string()));
+    out
+}
+
+/// The redirect back to the client: [`response_params`] added to the
+/// redirect URI's query.
 pub fn redirect_url(
     redirect_uri: &str,
     issuer: &str,
@@ -291,24 +341,8 @@ pub fn redirect_url(
     let Ok(mut url) = Url::parse(redirect_uri) else {
         return redirect_uri.to_string();
     };
-    {
-        let mut q = url.query_pairs_mut();
-        match outcome {
-            Ok(code) => {
-                q.append_pair("code", code);
-            }
-            Err(e) => {
-                q.append_pair("error", e.code.as_str());
-                if let Some(d) = &e.description {
-                    q.append_pair("error_description", d);
-                }
-            }
-        }
-        if let Some(s) = state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", issuer);
-    }
+    url.query_pairs_mut()
+        .extend_pairs(response_params(issuer, state, outcome));
     url.to_string()
 }
 
@@ -587,5 +621,36 @@ mod tests {
             Err(&e),
         );
         assert_eq!(err, "https://app.example/cb?error=access_denied&error_description=no&iss=https%3A%2F%2Fas.example");
+    }
+
+    #[test]
+    fn response_mode_is_query_or_form_post() {
+        let c = client();
+        let uri = || "https://app.example/cb".to_string();
+        let plain = check_request(&c, uri(), &params(&[])).unwrap();
+        assert!(!plain.form_post);
+        let query = check_request(&c, uri(), &params(&[("response_mode", "query")])).unwrap();
+        assert!(!query.form_post);
+        let p = params(&[("response_mode", "form_post")]);
+        assert!(wants_form_post(&p));
+        assert!(check_request(&c, uri(), &p).unwrap().form_post);
+        for bad in ["fragment", "FORM_POST", "form_post.jwt"] {
+            let p = params(&[("response_mode", bad)]);
+            assert!(!wants_form_post(&p));
+            assert_eq!(
+                code(check_request(&c, uri(), &p)),
+                ErrorCode::InvalidRequest
+            );
+        }
+        let e = OAuthError::with(ErrorCode::AccessDenied, "no");
+        assert_eq!(
+            response_params("https://as.example", Some("s"), Err(&e)),
+            vec![
+                ("error", "access_denied".to_string()),
+                ("error_description", "no".to_string()),
+                ("state", "s".to_string()),
+                ("iss", "https://as.example".to_string()),
+            ]
+        );
     }
 }

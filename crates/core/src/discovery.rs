@@ -20,6 +20,8 @@ pub struct Capabilities {
     pub introspection_path: Option<&'static str>,
     pub revocation_path: Option<&'static str>,
     pub end_session_path: Option<&'static str>,
+    /// RFC 8628 §4: the device authorization endpoint.
+    pub device_authorization_path: Option<&'static str>,
     /// RFC 9207: only once the authorization endpoint returns `iss`.
     pub authorization_response_iss: bool,
     /// Client ID metadata documents (`client_id` URLs) are accepted.
@@ -43,6 +45,8 @@ pub struct ServerMetadata {
     pub revocation_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
@@ -91,9 +95,10 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         introspection_endpoint: opt(caps.introspection_path),
         revocation_endpoint: opt(caps.revocation_path),
         end_session_endpoint: opt(caps.end_session_path),
+        device_authorization_endpoint: opt(caps.device_authorization_path),
         scopes_supported: caps.scopes.clone(),
         response_types_supported: vec!["code"],
-        response_modes_supported: vec!["query"],
+        response_modes_supported: vec!["query", "form_post"],
         grant_types_supported: caps.grant_types.clone(),
         token_endpoint_auth_methods_supported: caps.token_endpoint_auth_methods.clone(),
         introspection_endpoint_auth_methods_supported: caps
@@ -140,6 +145,7 @@ mod tests {
             introspection_path: None,
             revocation_path: Some("/oauth/revoke"),
             end_session_path: None,
+            device_authorization_path: None,
             authorization_response_iss: false,
             client_id_metadata_documents: false,
         }

@@ -33,6 +33,10 @@ pub enum ErrorCode {
     InvalidTarget,
     // RFC 7009 §2.2.1
     UnsupportedTokenType,
+    // RFC 8628 §3.5
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
     /// Not an RFC code: an unknown path (404) or method.
     NotFound,
 }
@@ -59,6 +63,9 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::NotFound => "not_found",
         }
     }

@@ -41,7 +41,8 @@ pub fn plan(now: i64, policy: &JanitorPolicy) -> Vec<(Purge, i64)> {
                 | Purge::RefreshTokens
                 | Purge::SessionsExpired
                 | Purge::BrowserSessionsExpired
-                | Purge::InitialAccessTokens => now,
+                | Purge::InitialAccessTokens
+                | Purge::DeviceCodes => now,
                 Purge::SessionsRevoked | Purge::BrowserSessionsRevoked => {
                     now - ENDED_SESSION_MEMORY
                 }
@@ -114,6 +115,7 @@ mod tests {
         assert_eq!(cutoff(&p, Purge::SessionsRevoked), Some(NOW - 86_400));
         assert_eq!(cutoff(&p, Purge::AuditEvents), Some(NOW - 90 * 86_400));
         assert_eq!(cutoff(&p, Purge::LoginAttempts), Some(NOW - 1200));
+        assert_eq!(cutoff(&p, Purge::DeviceCodes), Some(NOW));
     }
 
     #[test]

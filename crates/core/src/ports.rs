@@ -96,6 +96,36 @@ pub trait CodeStore {
     fn sessions_of_browser_session(&mut self, id_hash: &str) -> StoreResult<Vec<String>>;
 }
 
+/// Device authorizations (RFC 8628), kept by the hashes of both codes.
+pub trait DeviceCodeStore {
+    fn insert_device_code(&mut self, code: &DeviceCode) -> StoreResult<()>;
+    fn get_device_code(&mut self, device_code_hash: &str) -> StoreResult<Option<DeviceCode>>;
+    fn get_device_code_by_user_code(
+        &mut self,
+        user_code_hash: &str,
+    ) -> StoreResult<Option<DeviceCode>>;
+    /// Record the person's answer, in one statement, only while the code is
+    /// undecided and unexpired at `now`: `true` for exactly one caller.
+    /// `approval`: `Some((user_id, auth_time, amr))` to approve, `None` to deny.
+    fn decide_device_code(
+        &mut self,
+        device_code_hash: &str,
+        user_id: &str,
+        approval: Option<(i64, &[String])>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Remember a poll at `now` and the interval the client must keep.
+    fn record_device_poll(
+        &mut self,
+        device_code_hash: &str,
+        now: i64,
+        interval: i64,
+    ) -> StoreResult<bool>;
+    /// Mark an approved code exchanged: `UPDATE ... WHERE consumed_at IS
+    /// NULL`, `true` for exactly one caller.
+    fn consume_device_code(&mut self, device_code_hash: &str, now: i64) -> StoreResult<bool>;
+}
+
 pub trait TokenStore {
     fn insert_access_token(&mut self, token: &AccessToken) -> StoreResult<()>;
     fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>>;
@@ -285,10 +315,12 @@ pub enum Purge {
     LoginAttempts,
     /// Initial access tokens that expired before the cutoff.
     InitialAccessTokens,
+    /// Device authorizations (RFC 8628) that expired before the cutoff.
+    DeviceCodes,
 }
 
 impl Purge {
-    pub const ALL: [Purge; 10] = [
+    pub const ALL: [Purge; 11] = [
         Purge::Codes,
         Purge::AccessTokens,
         Purge::RefreshTokens,
@@ -299,6 +331,7 @@ impl Purge {
         Purge::AuditEvents,
         Purge::LoginAttempts,
         Purge::InitialAccessTokens,
+        Purge::DeviceCodes,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -313,6 +346,7 @@ impl Purge {
             Purge::AuditEvents => "audit_events",
             Purge::LoginAttempts => "login_attempts",
             Purge::InitialAccessTokens => "initial_access_tokens",
+            Purge::DeviceCodes => "device_codes",
         }
     }
 }

@@ -201,7 +201,7 @@ pub fn parse_metadata(doc: &Value) -> Result<ClientSpec, OAuthError> {
                     Ok(grant) => grants.push(grant),
                     Err(_) => {
                         return Err(meta(format!(
-                            "grant_types: {g:?} is not supported: use authorization_code, refresh_token or client_credentials"
+                            "grant_types: {g:?} is not supported: use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
                         )))
                     }
                 }
@@ -814,6 +814,19 @@ mod tests {
         assert!(r.client.response_types.is_empty());
         assert_eq!(r.client.auth_method, ClientAuthMethod::ClientSecretBasic);
         assert!(r.secret.is_some());
+    }
+
+    #[test]
+    fn a_public_device_client_needs_no_redirect_uri() {
+        let doc = json!({
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+            "client_name": "tv"
+        });
+        let r = new_registration(&doc, T0, &mut SeqRandom(3)).unwrap();
+        assert!(r.client.allows_grant(GrantType::DeviceCode));
+        assert!(r.client.redirect_uris.is_empty());
+        assert!(r.secret.is_none());
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub struct MemStore {
     pub initial_access_tokens: Vec<InitialAccessToken>,
     /// `(user_id, code_hash, used_at)`.
     pub recovery_codes: Vec<(String, String, Option<i64>)>,
+    pub device_codes: Vec<DeviceCode>,
 }
 
 impl MemStore {
@@ -243,6 +244,61 @@ impl RecoveryCodeStore for MemStore {
         let n = self.recovery_codes.len();
         self.recovery_codes.retain(|(u, _, _)| u != user_id);
         Ok(n - self.recovery_codes.len())
+    }
+}
+
+impl DeviceCodeStore for MemStore {
+    fn insert_device_code(&mut self, c: &DeviceCode) -> StoreResult<()> {
+        insert(&mut self.device_codes, c, |x| {
+            x.device_code_hash == c.device_code_hash || x.user_code_hash == c.user_code_hash
+        })
+    }
+    fn get_device_code(&mut self, hash: &str) -> StoreResult<Option<DeviceCode>> {
+        get(&self.device_codes, |x| x.device_code_hash == hash)
+    }
+    fn get_device_code_by_user_code(&mut self, hash: &str) -> StoreResult<Option<DeviceCode>> {
+        get(&self.device_codes, |x| x.user_code_hash == hash)
+    }
+    fn decide_device_code(
+        &mut self,
+        hash: &str,
+        user_id: &str,
+        approval: Option<(i64, &[String])>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let open = |x: &DeviceCode| {
+            x.device_code_hash == hash
+                && x.approved_at.is_none()
+                && x.denied_at.is_none()
+                && x.expires_at > now
+        };
+        update(&mut self.device_codes, open, |x| {
+            x.user_id = Some(user_id.into());
+            match approval {
+                Some((auth_time, amr)) => {
+                    x.auth_time = Some(auth_time);
+                    x.amr = amr.to_vec();
+                    x.approved_at = Some(now);
+                }
+                None => x.denied_at = Some(now),
+            }
+        })
+    }
+    fn record_device_poll(&mut self, hash: &str, now: i64, interval: i64) -> StoreResult<bool> {
+        update(
+            &mut self.device_codes,
+            |x| x.device_code_hash == hash,
+            |x| {
+                x.last_polled_at = Some(now);
+                x.interval = interval;
+            },
+        )
+    }
+    fn consume_device_code(&mut self, hash: &str, now: i64) -> StoreResult<bool> {
+        let unused = |x: &DeviceCode| x.device_code_hash == hash && x.consumed_at.is_none();
+        update(&mut self.device_codes, unused, |x| {
+            x.consumed_at = Some(now)
+        })
     }
 }
 

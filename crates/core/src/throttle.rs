@@ -102,6 +102,13 @@ pub fn state(
     Ok(tx.throttle_state(&key(kind, subject), now)?)
 }
 
+/// The throttle key of user-code guesses from one client address on the
+/// device verification page (RFC 8628 §5.1: "rate-limit user code
+/// attempts"). Checked and counted with [`ThrottleStore`] directly.
+pub fn user_code_key(addr: &str) -> String {
+    format!("device:{addr}")
+}
+
 /// Seconds to wait, if `subject` is blocked now.
 pub fn blocked_for(
     tx: &mut impl ThrottleStore,

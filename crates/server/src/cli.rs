@@ -156,7 +156,7 @@ struct ClientAdd {
     redirect_uris: Vec<String>,
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
-    /// authorization_code, refresh_token, client_credentials, password or urn:ietf:params:oauth:grant-type:token-exchange (repeatable).
+    /// authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:token-exchange or urn:ietf:params:oauth:grant-type:device_code (repeatable).
     #[arg(long = "grant-type")]
     grant_types: Vec<String>,
     /// Space-separated registered scope.

@@ -50,6 +50,8 @@ pub struct Config {
     pub introspection: IntrospectionConfig,
     /// Browser pages (sign-in, consent, sign-out).
     pub pages: PagesConfig,
+    /// The device authorization grant (RFC 8628): `POST /oauth/device_authorization` and the verification page `/device`.
+    pub device: DeviceConfig,
     /// Dynamic client registration (`POST /oauth/register`, RFC 7591; RFC 7592 management).
     pub registration: RegistrationConfig,
     /// Personal access tokens (`/api/pats`) and the forward-auth endpoint for gateways (`/oauth/forward-auth`).
@@ -236,10 +238,38 @@ pub struct IntrospectionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesConfig {
-    /// A directory of templates (`layout.html`, `login.html`, `otp.html`, `consent.html`, `error.html`, `logout.html`, `logged_out.html`, and the account pages' templates listed in docs/account.md) replacing the built-in ones file by file, to brand the pages. Unset: the built-in pages.
+    /// A directory of templates (`layout.html`, `login.html`, `otp.html`, `consent.html`, `error.html`, `logout.html`, `logged_out.html`, `form_post.html`, `device.html`, `device_consent.html`, and the account pages' templates listed in docs/account.md) replacing the built-in ones file by file, to brand the pages. Unset: the built-in pages.
     pub templates_dir: Option<String>,
     /// Lifetime of a browser sign-in, in seconds.
     pub browser_session_secs: i64,
+}
+
+/// The device authorization grant (RFC 8628).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// Lifetime of a device code and its user code (`expires_in`), in seconds.
+    pub expires_in_secs: i64,
+    /// Seconds a device must wait between polls of the token endpoint (`interval`); polling faster gets `slow_down` and 5 more seconds.
+    pub interval_secs: i64,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            expires_in_secs: 600,
+            interval_secs: 5,
+        }
+    }
+}
+
+impl DeviceConfig {
+    pub fn policy(&self) -> portcullis_core::grants::device_code::DevicePolicy {
+        portcullis_core::grants::device_code::DevicePolicy {
+            lifetime: self.expires_in_secs,
+            interval: self.interval_secs,
+        }
+    }
 }
 
 /// Personal access tokens and forward auth.
@@ -315,7 +345,7 @@ pub struct KeysConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct JanitorConfig {
-    /// Seconds between runs. Each run deletes expired codes, tokens, sessions, throttle windows and initial access tokens, audit events past retention and idle dynamic clients, in batches of `batch_size`, one short transaction each. 0 turns the janitor off (`portcullis janitor run` still works).
+    /// Seconds between runs. Each run deletes expired codes, device codes, tokens, sessions, throttle windows and initial access tokens, audit events past retention and idle dynamic clients, in batches of `batch_size`, one short transaction each. 0 turns the janitor off (`portcullis janitor run` still works).
     pub interval_secs: u64,
     /// Rows deleted per transaction.
     pub batch_size: i64,
@@ -378,6 +408,7 @@ impl Default for Config {
             login_api: LoginApiConfig::default(),
             introspection: IntrospectionConfig::default(),
             pages: PagesConfig::default(),
+            device: DeviceConfig::default(),
             registration: RegistrationConfig::default(),
             pats: PatsConfig::default(),
             janitor: JanitorConfig::default(),
@@ -566,6 +597,8 @@ impl Config {
                 "pages.browser_session_secs",
                 self.pages.browser_session_secs,
             ),
+            ("device.expires_in_secs", self.device.expires_in_secs),
+            ("device.interval_secs", self.device.interval_secs),
         ] {
             if v <= 0 {
                 return Err(ConfigError(format!("{key} must be positive")));

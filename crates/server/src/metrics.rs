@@ -133,6 +133,7 @@ pub fn grant_label(grant_type: Option<&str>) -> &'static str {
         Some("client_credentials") => "client_credentials",
         Some("password") => "password",
         Some("urn:ietf:params:oauth:grant-type:token-exchange") => "token_exchange",
+        Some("urn:ietf:params:oauth:grant-type:device_code") => "device_code",
         Some(_) => "other",
         None => "none",
     }

@@ -22,9 +22,11 @@ pub struct ErrorBody {
 /// A token request (RFC 6749 §3.2), form-encoded. Which members are required depends on `grant_type`.
 #[derive(Serialize, ToSchema)]
 pub struct TokenForm {
-    /// `authorization_code`, `client_credentials`, `password` or `refresh_token`.
+    /// `authorization_code`, `client_credentials`, `password`, `refresh_token`, `urn:ietf:params:oauth:grant-type:token-exchange` or `urn:ietf:params:oauth:grant-type:device_code`.
     pub grant_type: String,
     pub code: Option<String>,
+    /// For `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
+    pub device_code: Option<String>,
     pub code_verifier: Option<String>,
     pub redirect_uri: Option<String>,
     pub refresh_token: Option<String>,
@@ -114,6 +116,71 @@ pub struct ConsentForm {
     pub consent: String,
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
+}
+
+/// A device authorization request (RFC 8628 §3.1), form-encoded, with client
+/// authentication as at the token endpoint.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceAuthorizationForm {
+    pub scope: Option<String>,
+    /// RFC 8707 resource indicator; may repeat.
+    pub resource: Option<String>,
+    /// For `client_secret_post` and public clients.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// The device authorization response (RFC 8628 §3.2).
+#[derive(Serialize, ToSchema)]
+pub struct DeviceAuthorizationBody {
+    pub device_code: String,
+    /// `XXXX-XXXX`, consonants only; typed back case-insensitively, dashes and spaces ignored.
+    pub user_code: String,
+    pub verification_uri: String,
+    /// `verification_uri` with `?user_code=`.
+    pub verification_uri_complete: String,
+    pub expires_in: i64,
+    /// Seconds between polls of the token endpoint.
+    pub interval: i64,
+}
+
+/// The device verification page's code form, form-encoded.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceCodeForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    pub user_code: String,
+}
+
+/// The device verification sign-in form, form-encoded.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceSignInForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    pub user_code: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// The device verification TOTP form, form-encoded.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceOtpForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    pub user_code: String,
+    /// Proof that the password step passed.
+    pub pending: String,
+    pub otp: String,
+}
+
+/// The device consent form, form-encoded.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceConsentForm {
+    /// The page's CSRF token.
+    pub csrf: String,
+    pub user_code: String,
+    /// `approve` or `deny`.
+    pub consent: String,
 }
 
 /// The logout confirmation form, form-encoded, with the logout request's parameters.
@@ -216,6 +283,12 @@ pub struct Health {
         endpoints::authorize::otp,
         endpoints::authorize::consent,
         endpoints::token::token,
+        endpoints::device_authorization::device_authorization,
+        endpoints::device::verify,
+        endpoints::device::submit,
+        endpoints::device::login,
+        endpoints::device::otp,
+        endpoints::device::consent,
         endpoints::logout::logout,
         endpoints::login_api::login,
         endpoints::login_api::me,
@@ -289,6 +362,12 @@ pub struct Health {
         CsrfForm,
         OtpForm,
         ConsentForm,
+        DeviceAuthorizationForm,
+        DeviceAuthorizationBody,
+        DeviceCodeForm,
+        DeviceSignInForm,
+        DeviceOtpForm,
+        DeviceConsentForm,
         LogoutConfirmForm,
         IntrospectionBody,
         LoginBody,

@@ -20,6 +20,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("otp.html", include_str!("../templates/otp.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("error.html", include_str!("../templates/error.html")),
+    (
+        "form_post.html",
+        include_str!("../templates/form_post.html"),
+    ),
+    ("device.html", include_str!("../templates/device.html")),
+    (
+        "device_consent.html",
+        include_str!("../templates/device_consent.html"),
+    ),
     ("logout.html", include_str!("../templates/logout.html")),
     (
         "logged_out.html",
@@ -130,6 +139,49 @@ pub fn server_error_page(
         "Please try again later.",
         Some("server_error"),
     )
+}
+
+/// OAuth 2.0 Form Post Response Mode §2: the authorization response as
+/// hidden fields of a form that a script posts to the client's redirect URI
+/// at once (a button when scripts are off). The page's CSP allows that one
+/// script by a fresh nonce, and form submission only to `action`.
+pub fn form_post(
+    state: &AppState,
+    action: &str,
+    fields: Vec<(&'static str, String)>,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
+    let nonce = portcullis_core::secret::random_token(&mut crate::crypto::OsRandom, 16);
+    let mut res = page(
+        state,
+        StatusCode::OK,
+        "form_post.html",
+        minijinja::context! { action, fields, nonce },
+    );
+    if res.status() == StatusCode::OK {
+        let csp = format!(
+            "{CSP}; script-src 'nonce-{nonce}'; form-action {}",
+            form_origin(action)
+        );
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&csp) {
+            res.headers_mut()
+                .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    for c in cookies {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+/// The CSP source of a redirect URI: its origin (a custom scheme: the
+/// scheme alone).
+fn form_origin(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) if u.has_host() => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => "'none'".into(),
+    }
 }
 
 /// An error page (never a redirect).

@@ -133,6 +133,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
             .wrap(api_cors())
             .route(web::post().to(token::token)),
     );
+    // RFC 8628: the device authorization endpoint and the verification page.
+    {
+        use crate::endpoints::{device, device_authorization};
+        cfg.service(
+            web::resource(format!(
+                "{base}{}",
+                portcullis_core::grants::device_code::DEVICE_AUTHORIZATION_PATH
+            ))
+            .wrap(api_cors())
+            .route(web::post().to(device_authorization::device_authorization)),
+        );
+        cfg.route(&format!("{base}/device"), web::get().to(device::verify));
+        cfg.route(&format!("{base}/device"), web::post().to(device::submit));
+        cfg.route(
+            &format!("{base}/device/login"),
+            web::post().to(device::login),
+        );
+        cfg.route(&format!("{base}/device/otp"), web::post().to(device::otp));
+        cfg.route(
+            &format!("{base}/device/consent"),
+            web::post().to(device::consent),
+        );
+    }
     // RFC 7591 registration and the RFC 7592 client configuration endpoint.
     {
         use crate::endpoints::register;

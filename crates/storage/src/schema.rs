@@ -215,6 +215,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        resource -> Text,
+        poll_interval -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Text,
+        approved_at -> Nullable<BigInt>,
+        denied_at -> Nullable<BigInt>,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> clients (client_id));
 diesel::joinable!(browser_sessions -> users (user_id));
@@ -249,10 +269,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     initial_access_tokens,
     recovery_codes,
+    device_codes,
 );
 
 /// Every table, for checks that visit them all.
-pub const TABLES: [&str; 15] = [
+pub const TABLES: [&str; 16] = [
     "clients",
     "users",
     "signing_keys",
@@ -268,4 +289,5 @@ pub const TABLES: [&str; 15] = [
     "login_attempts",
     "initial_access_tokens",
     "recovery_codes",
+    "device_codes",
 ];

@@ -10,10 +10,9 @@ use crate::model::{Client, GrantType, SessionKind};
 use crate::params::Params;
 use crate::pkce;
 use crate::ports::{AuditStore, CodeStore, Random, SessionStore, TokenStore, UserStore};
-use crate::resources::narrow;
 use crate::secret::hash_token;
-use crate::sessions::{audit, end_session, start_session};
-use crate::tokens::{audience, invalid_grant, target, Ctx, GrantResult, Outcome};
+use crate::sessions::{audit, end_session};
+use crate::tokens::{invalid_grant, Ctx, GrantResult, Outcome};
 
 pub fn handle<T>(
     tx: &mut T,
@@ -80,62 +79,16 @@ where
             "code_verifier does not match the code_challenge",
         ));
     }
-    // RFC 8707 §2.2: the token request may name a subset of the resources
-    // the authorization request named ("the authorization server will issue
-    // an access token based on that subset"), no other; none named: all.
-    let aud = match narrow(
-        &ctx.policy.resources,
-        &record.resource,
-        params.all("resource"),
-    )? {
-        Some(aud) => aud,
-        None => audience(ctx, &record.resource)?,
+    let approval = super::Approval {
+        user_id: &record.user_id,
+        auth_time: record.auth_time,
+        amr: &record.amr,
+        scope: &record.scope,
+        resource: &record.resource,
+        nonce: record.nonce.as_deref(),
+        kind: SessionKind::Browser,
     };
-    let target = target(
-        ctx,
-        client,
-        aud,
-        &record.scope,
-        false,
-        ctx.policy.access_token_lifetime,
-    )?;
-    let user = match tx.get_user(&record.user_id)? {
-        Some(u) if !u.disabled => u,
-        _ => return Err(invalid_grant("account is disabled")),
-    };
-    let session = match start_session(
-        tx,
-        ctx,
-        rng,
-        client,
-        &user,
-        SessionKind::Browser,
-        record.auth_time,
-        record.amr.clone(),
-    )? {
-        Ok(s) => s,
-        Err(e) => {
-            return Ok(Outcome::Denied {
-                error: e,
-                login_failure: false,
-            })
-        }
-    };
-    tx.set_code_session(&hash, &session.id)?;
-    // A refresh token when offline_access was granted or the client may refresh.
-    let refresh_allowed =
-        record.scope.contains("offline_access") || client.allows_grant(GrantType::RefreshToken);
-    super::password::issue_session_tokens(
-        tx,
-        ctx,
-        rng,
-        client,
-        &user,
-        &session,
-        &record.scope,
-        &target,
-        &record.resource,
-        record.nonce.as_deref(),
-        refresh_allowed,
-    )
+    super::issue_approved(tx, ctx, rng, client, params, &approval, |tx, session| {
+        tx.set_code_session(&hash, &session.id).map(drop)
+    })
 }

@@ -482,7 +482,7 @@ fn grant_type_parsing() {
     assert_eq!(e.code, ErrorCode::InvalidRequest);
     for unknown in [
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "PASSWORD",
     ] {
         let e = super::parse_grant_type(Some(unknown)).unwrap_err();

@@ -136,6 +136,31 @@ pub struct AuthorizationCode {
     pub consumed_at: Option<i64>,
 }
 
+/// A device authorization (RFC 8628 §3.2): the device code and the user
+/// code, both stored by hash only, and what the person decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCode {
+    pub device_code_hash: String,
+    pub user_code_hash: String,
+    pub client_id: String,
+    pub scope: Scopes,
+    /// RFC 8707 resource indicators.
+    pub resource: Vec<String>,
+    /// Seconds the client must wait between polls (raised by `slow_down`).
+    pub interval: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_polled_at: Option<i64>,
+    /// Who approved or denied, with their sign-in.
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub approved_at: Option<i64>,
+    pub denied_at: Option<i64>,
+    /// When the approved code was exchanged for tokens (single use).
+    pub consumed_at: Option<i64>,
+}
+
 /// An issued access token. JWTs are tracked by `jti` (for revocation and
 /// introspection); opaque tokens also by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

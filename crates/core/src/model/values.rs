@@ -68,12 +68,19 @@ wire_enum!(
         RefreshToken => "refresh_token",
         // RFC 8693 §2.1.
         TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        // RFC 8628 §3.4.
+        DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
     }
 );
 
 wire_enum!(
     /// What kind of login started a session.
-    SessionKind { Password => "password", LoginApi => "login_api", Browser => "browser" }
+    SessionKind {
+        Password => "password",
+        LoginApi => "login_api",
+        Browser => "browser",
+        Device => "device",
+    }
 );
 
 wire_enum!(

@@ -19,7 +19,7 @@ use portcullis_core::{ErrorCode, OAuthError};
 use serde::Serialize;
 
 use crate::crypto::OsRandom;
-use crate::endpoints::signin;
+use crate::endpoints::signin::{self, current_session, path, with_cookie};
 use crate::extract;
 use crate::pages::{self, csrf, csrf_ok, error_page, page, redirect, SESSION_COOKIE};
 use crate::render::blocking_failed;
@@ -48,17 +48,11 @@ const AUTH_PARAMS: &[&str] = &[
 type Resp = HttpResponse;
 
 fn server_error(state: &AppState, e: impl std::fmt::Display) -> Resp {
-    pages::server_error_page(state, "authorization endpoint", e)
+    signin::server_error(state, "authorization endpoint", e)
 }
 
 fn bad_form(state: &AppState) -> Resp {
-    error_page(
-        state,
-        StatusCode::BAD_REQUEST,
-        "This form has expired",
-        "The page was open too long or did not come from this server. Go back to the application and start again.",
-        Some("invalid_request"),
-    )
+    signin::expired_form(state, "Go back to the application and start again.")
 }
 
 /// The original authorization parameters of a form (our own fields removed).
@@ -78,18 +72,56 @@ fn hidden(params: &Params) -> Vec<(String, String)> {
         .collect()
 }
 
-fn path(state: &AppState, p: &str) -> String {
-    match state.issuer.path() {
-        "" => p.to_string(),
-        base => format!("/{base}{p}"),
-    }
-}
-
 /// Why a request is refused before any page: an error page (the client or
 /// redirect URI cannot be trusted) or an error redirect to the client.
 enum Refusal {
     Page(OAuthError),
-    Redirect(String),
+    Client {
+        redirect_uri: String,
+        form_post: bool,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// The authorization response to the client's redirect URI: a 303 with the
+/// parameters in the query, or with `response_mode=form_post` an
+/// auto-submitted form (OAuth 2.0 Form Post Response Mode §2).
+fn answer(
+    state: &AppState,
+    redirect_uri: &str,
+    form_post: bool,
+    client_state: Option<&str>,
+    outcome: Result<&str, &OAuthError>,
+    cookies: Vec<Cookie<'static>>,
+) -> Resp {
+    let iss = state.issuer.as_str();
+    if form_post {
+        let fields = authorize::response_params(iss, client_state, outcome);
+        pages::form_post(state, redirect_uri, fields, cookies)
+    } else {
+        redirect(
+            &authorize::redirect_url(redirect_uri, iss, client_state, outcome),
+            cookies,
+        )
+    }
+}
+
+/// [`answer`] for a checked request.
+fn answer_to(
+    state: &AppState,
+    auth: &AuthRequest,
+    outcome: Result<&str, &OAuthError>,
+    cookies: Vec<Cookie<'static>>,
+) -> Resp {
+    answer(
+        state,
+        &auth.redirect_uri,
+        auth.form_post,
+        auth.state.as_deref(),
+        outcome,
+        cookies,
+    )
 }
 
 impl Refusal {
@@ -102,7 +134,19 @@ impl Refusal {
                 e.description.as_deref().unwrap_or(""),
                 Some(e.code.as_str()),
             ),
-            Refusal::Redirect(url) => redirect(&url, vec![]),
+            Refusal::Client {
+                redirect_uri,
+                form_post,
+                state: client_state,
+                error,
+            } => answer(
+                state,
+                &redirect_uri,
+                form_post,
+                client_state.as_deref(),
+                Err(&error),
+                vec![],
+            ),
         }
     }
 }
@@ -135,12 +179,12 @@ fn check(
         &state.policy.resources,
     ) {
         Ok(req) => Ok(Ok((client, req))),
-        Err(e) => Ok(Err(Refusal::Redirect(authorize::redirect_url(
-            &redirect_uri,
-            state.issuer.as_str(),
-            params.get("state"),
-            Err(&e),
-        )))),
+        Err(error) => Ok(Err(Refusal::Client {
+            redirect_uri,
+            form_post: authorize::wants_form_post(params),
+            state: params.get("state").map(str::to_string),
+            error,
+        })),
     }
 }
 
@@ -152,13 +196,6 @@ struct FormCtx<'a> {
     client_name: &'a str,
     error: Option<&'a str>,
     username: &'a str,
-}
-
-fn with_cookie(mut res: Resp, cookie: Option<Cookie<'static>>) -> Resp {
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
 }
 
 fn login_page(
@@ -247,12 +284,8 @@ async fn proceed(
         Ok(Err(e)) => return server_error(state, e),
         Err(e) => return server_error(state, e),
     };
-    let iss = state.issuer.as_str();
     match step {
-        Step::Code(code) => redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Ok(&code)),
-            cookies,
-        ),
+        Step::Code(code) => answer_to(state, &auth, Ok(&code), cookies),
         Step::Consent => {
             let mut res = consent_page(req, state, &client, &auth, &params, &user);
             for c in cookies {
@@ -269,10 +302,7 @@ async fn proceed(
             &user.username,
             StatusCode::OK,
         ),
-        Step::Refused(e) => redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Err(&e)),
-            cookies,
-        ),
+        Step::Refused(e) => answer_to(state, &auth, Err(&e), cookies),
     }
 }
 
@@ -299,7 +329,7 @@ enum Step {
 }
 
 /// GET or POST /oauth/authorize: the authorization request itself.
-#[utoipa::path(method(get, post), path = "/oauth/authorize", tag = "authorization", description = "Authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): response_type, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method, prompt, max_age, resource", responses((status = 200, description = "The sign-in or consent page", content_type = "text/html"), (status = 303, description = "Back to the client with code or error, state and iss"), (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html")))]
+#[utoipa::path(method(get, post), path = "/oauth/authorize", tag = "authorization", description = "Authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1): response_type, client_id, redirect_uri, scope, state, nonce, code_challenge, code_challenge_method, prompt, max_age, resource, response_mode (query or form_post)", responses((status = 200, description = "The sign-in or consent page; with response_mode=form_post, the answer to the client as an auto-submitting form (code or error, state, iss)", content_type = "text/html"), (status = 303, description = "Back to the client with code or error, state and iss"), (status = 400, description = "Error page: unknown client or unregistered redirect URI", content_type = "text/html")))]
 pub async fn authorize(
     req: HttpRequest,
     payload: web::Payload,
@@ -332,7 +362,7 @@ pub async fn authorize(
                 Ok(v) => v,
                 Err(resp) => return Ok(Err(resp)),
             };
-            let session = signin::current_session(tx, cookie.as_deref(), t)?;
+            let session = current_session(tx, cookie.as_deref(), t)?;
             Ok(Ok((checked, session, params)))
         })
     })
@@ -347,15 +377,7 @@ pub async fn authorize(
         Some((s, u)) => proceed(&req, &state, client, auth, params, s, u, false, vec![]).await,
         None if auth.prompt_none => {
             let e = OAuthError::with(ErrorCode::LoginRequired, "no signed-in session");
-            redirect(
-                &authorize::redirect_url(
-                    &auth.redirect_uri,
-                    state.issuer.as_str(),
-                    auth.state.as_deref(),
-                    Err(&e),
-                ),
-                vec![],
-            )
+            answer_to(&state, &auth, Err(&e), vec![])
         }
         None => login_page(&req, &state, &client, &params, None, "", StatusCode::OK),
     }
@@ -418,7 +440,7 @@ async fn posted(
     let checked = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
             let checked = check(&st, tx, &params, document)?;
-            let session = signin::current_session(tx, cookie.as_deref(), now())?;
+            let session = current_session(tx, cookie.as_deref(), now())?;
             Ok((checked, session, params))
         })
     })
@@ -439,62 +461,19 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
         Err(resp) => return resp,
     };
     let username = all.get("username").unwrap_or("").to_string();
-    let password = all.get("password").unwrap_or("").to_string();
-    if username.is_empty() || password.is_empty() {
-        return login_page(
-            &req,
-            &state,
-            &client,
-            &params,
-            Some("Enter your username and password."),
-            &username,
-            StatusCode::OK,
-        );
-    }
-    let user = match signin::check_password(&state, &username, &password).await {
-        Ok(signin::Password::Good(u)) => u,
-        Ok(signin::Password::Blocked(secs)) => {
-            let msg = format!("Too many failed attempts. Try again in {secs} seconds.");
-            let mut res = login_page(
-                &req,
-                &state,
-                &client,
-                &params,
-                Some(&msg),
-                &username,
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            pages::retry_after(&mut res, secs);
-            return res;
+    let password = all.get("password").unwrap_or("");
+    let user = match signin::password_step(&state, &username, password).await {
+        Ok(u) => u,
+        Err(refused) => {
+            return refused.respond(&state, "authorization endpoint", |msg, status| {
+                login_page(&req, &state, &client, &params, Some(msg), &username, status)
+            })
         }
-        Ok(signin::Password::Busy) => {
-            return login_page(
-                &req,
-                &state,
-                &client,
-                &params,
-                Some("The server is busy. Try again in a moment."),
-                &username,
-                StatusCode::SERVICE_UNAVAILABLE,
-            )
-        }
-        Ok(signin::Password::Wrong) => {
-            return login_page(
-                &req,
-                &state,
-                &client,
-                &params,
-                Some("Wrong username or password."),
-                &username,
-                StatusCode::OK,
-            )
-        }
-        Err(e) => return server_error(&state, e),
     };
     if user.totp_secret.is_some() {
         return otp_page(&req, &state, &params, &user, None);
     }
-    signed_in(&req, &state, client, auth, params, user, signin::amr(false)).await
+    signed_in(&req, &state, client, auth, params, user, vec!["pwd".into()]).await
 }
 
 fn otp_page(
@@ -504,41 +483,33 @@ fn otp_page(
     user: &User,
     error: Option<&str>,
 ) -> Resp {
-    let (token, cookie) = csrf(req, state);
-    let pending = signin::pending_token(state, req, &user.id, now() + 300);
-    let ctx = minijinja::context! {
-        action => path(state, "/oauth/authorize/otp"), csrf => token, pending => pending, params => hidden(params),
-        username => user.username.clone(), error => error,
-    };
-    with_cookie(page(state, StatusCode::OK, "otp.html", ctx), cookie)
+    signin::otp_page(
+        req,
+        state,
+        "/oauth/authorize/otp",
+        hidden(params),
+        user,
+        error,
+    )
 }
 
 /// POST /oauth/authorize/otp: the TOTP step.
-#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many wrong codes", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let Some(user_id) = all
-        .get("pending")
-        .and_then(|p| signin::check_pending(&state, &req, p, now()))
-    else {
-        return bad_form(&state);
-    };
-    let code = all.get("otp").unwrap_or("").to_string();
-    let checked = signin::check_second_factor(&state, user_id, code).await;
-    match checked {
-        Ok(Ok(user)) => {
-            signed_in(&req, &state, client, auth, params, user, signin::amr(true)).await
+    match signin::otp_step(&state, &req, &all).await {
+        signin::OtpStep::Passed(user) => {
+            let amr = signin::otp_amr();
+            signed_in(&req, &state, client, auth, params, user, amr).await
         }
-        Ok(Err((user, refusal))) => {
-            let mut res = otp_page(&req, &state, &params, &user, Some(&refusal.message()));
-            refusal.mark(&mut res);
-            res
-        }
-        Err(e) if e.code == ErrorCode::AccessDenied => bad_form(&state),
-        Err(e) => server_error(&state, e),
+        signin::OtpStep::Again(user, refusal) => signin::OtpStep::again_page(refusal, |msg| {
+            otp_page(&req, &state, &params, &user, Some(msg))
+        }),
+        signin::OtpStep::Expired => bad_form(&state),
+        signin::OtpStep::Failed(e) => server_error(&state, e),
     }
 }
 
@@ -560,13 +531,9 @@ pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<A
             StatusCode::OK,
         );
     };
-    let iss = state.issuer.as_str();
     if all.get("consent") != Some("approve") {
         let e = OAuthError::with(ErrorCode::AccessDenied, "the user denied the request");
-        return redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Err(&e)),
-            vec![],
-        );
+        return answer_to(&state, &auth, Err(&e), vec![]);
     }
     let (st, a, s) = (state.clone(), auth.clone(), session.clone());
     let uid = user.id.clone();
@@ -580,10 +547,7 @@ pub async fn consent(req: HttpRequest, payload: web::Payload, state: web::Data<A
     })
     .await;
     match issued {
-        Ok(Ok(code)) => redirect(
-            &authorize::redirect_url(&auth.redirect_uri, iss, auth.state.as_deref(), Ok(&code)),
-            vec![],
-        ),
+        Ok(Ok(code)) => answer_to(&state, &auth, Ok(&code), vec![]),
         Ok(Err(e)) => server_error(&state, e),
         Err(e) => server_error(&state, e),
     }

@@ -20,6 +20,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
             "password",
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:device_code",
         ],
         token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "none"],
         scopes: ["openid", "profile", "email", "offline_access"]
@@ -32,6 +33,9 @@ pub fn capabilities(config: &Config) -> Capabilities {
         introspection_path: Some("/oauth/introspect"),
         revocation_path: Some("/oauth/revoke"),
         end_session_path: Some("/oauth/end-session"),
+        device_authorization_path: Some(
+            portcullis_core::grants::device_code::DEVICE_AUTHORIZATION_PATH,
+        ),
         authorization_response_iss: true,
         client_id_metadata_documents: config.client_metadata_documents.enabled,
     }

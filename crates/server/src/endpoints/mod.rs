@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod authorize;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod end_session;
 pub mod forward_auth;

@@ -1,5 +1,6 @@
 //! The browser sign-in steps shared by the authorization pages
-//! (`/oauth/authorize/login`, `/oauth/authorize/otp`) and the account pages
+//! (`/oauth/authorize/login`, `/oauth/authorize/otp`), the device
+//! verification pages (`/device/login`, `/device/otp`) and the account pages
 //! (`/account/login`, `/account/otp`): the browser session behind the
 //! cookie, the password check with its throttle, the proof that the
 //! password step passed (carried to the second-factor form), the second
@@ -20,7 +21,7 @@ use portcullis_core::{second_factor, ErrorCode, OAuthError};
 use subtle::ConstantTimeEq;
 
 use crate::crypto::OsRandom;
-use crate::pages::{self, SESSION_COOKIE};
+use crate::pages::{self, error_page, SESSION_COOKIE};
 use crate::state::{now, AppState};
 
 /// The browser's live session and its user, if any.
@@ -276,4 +277,182 @@ pub async fn start_browser_session(
     .map_err(|e| OAuthError::server(e.to_string()))??;
     let cookie = pages::cookie(state, SESSION_COOKIE, token, Some(lifetime));
     Ok((session, cookie))
+}
+
+/// A page that failed (database, blocking pool): a generic error page, the
+/// cause in the log under `what`.
+pub fn server_error(state: &AppState, what: &str, e: impl std::fmt::Display) -> HttpResponse {
+    pages::server_error_page(state, what, e)
+}
+
+/// A form without a valid CSRF token (or proof of the password step);
+/// `next`: what the person should do.
+pub fn expired_form(state: &AppState, next: &str) -> HttpResponse {
+    let message = format!("The page was open too long or did not come from this server. {next}");
+    error_page(
+        state,
+        StatusCode::BAD_REQUEST,
+        "This form has expired",
+        &message,
+        Some("invalid_request"),
+    )
+}
+
+/// A path under the issuer's path.
+pub fn path(state: &AppState, p: &str) -> String {
+    match state.issuer.path() {
+        "" => p.to_string(),
+        base => format!("/{base}{p}"),
+    }
+}
+
+pub fn with_cookie(mut res: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    if let Some(c) = cookie {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+/// `Retry-After` on a throttled page.
+pub fn retry_after(mut res: HttpResponse, secs: i64) -> HttpResponse {
+    pages::retry_after(&mut res, secs.max(1));
+    res
+}
+
+/// Why the password step did not pass: the sign-in page again with a
+/// message (and `Retry-After` when throttled), or a failure.
+pub enum Refused {
+    Page {
+        message: String,
+        status: StatusCode,
+        retry_after: Option<i64>,
+    },
+    Failed(OAuthError),
+}
+
+impl Refused {
+    fn page(message: impl Into<String>, status: StatusCode) -> Refused {
+        Refused::Page {
+            message: message.into(),
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// The answer: `sign_in_page(message, status)`, or an error page.
+    pub fn respond(
+        self,
+        state: &AppState,
+        what: &str,
+        sign_in_page: impl FnOnce(&str, StatusCode) -> HttpResponse,
+    ) -> HttpResponse {
+        match self {
+            Refused::Page {
+                message,
+                status,
+                retry_after: Some(secs),
+            } => retry_after(sign_in_page(&message, status), secs),
+            Refused::Page {
+                message, status, ..
+            } => sign_in_page(&message, status),
+            Refused::Failed(e) => server_error(state, what, e),
+        }
+    }
+}
+
+/// The password step of a sign-in form: both fields given, then
+/// [`check_password`]; the user, or what to show.
+pub async fn password_step(
+    state: &web::Data<AppState>,
+    username: &str,
+    password: &str,
+) -> Result<User, Refused> {
+    if username.is_empty() || password.is_empty() {
+        return Err(Refused::page(
+            "Enter your username and password.",
+            StatusCode::OK,
+        ));
+    }
+    match check_password(state, username, password).await {
+        Ok(Password::Good(u)) => Ok(u),
+        Ok(Password::Wrong) => Err(Refused::page("Wrong username or password.", StatusCode::OK)),
+        Ok(Password::Blocked(secs)) => Err(Refused::Page {
+            message: format!("Too many failed attempts. Try again in {secs} seconds."),
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(secs),
+        }),
+        Ok(Password::Busy) => Err(Refused::page(
+            "The server is busy. Try again in a moment.",
+            StatusCode::SERVICE_UNAVAILABLE,
+        )),
+        Err(e) => Err(Refused::Failed(e)),
+    }
+}
+
+/// The second-factor page: posts to `action` (under the issuer's path) with
+/// `params` as hidden fields and a fresh proof of the password step.
+pub fn otp_page(
+    req: &HttpRequest,
+    state: &AppState,
+    action: &str,
+    params: Vec<(String, String)>,
+    user: &User,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (token, cookie) = pages::csrf(req, state);
+    let pending = pending_token(state, req, &user.id, now() + 300);
+    let ctx = minijinja::context! {
+        action => path(state, action), csrf => token, pending => pending, params => params,
+        username => user.username.clone(), error => error,
+    };
+    with_cookie(pages::page(state, StatusCode::OK, "otp.html", ctx), cookie)
+}
+
+/// `amr` of a sign-in with password and a second factor (RFC 8176).
+pub fn otp_amr() -> Vec<String> {
+    amr(true)
+}
+
+/// What the second-factor form's post comes to.
+pub enum OtpStep {
+    Passed(User),
+    /// The second-factor page again, with why.
+    Again(User, CodeRefusal),
+    /// No valid proof of the password step, or the account is gone.
+    Expired,
+    Failed(OAuthError),
+}
+
+impl OtpStep {
+    /// For [`OtpStep::Again`]: `page(message)`, with 429 and `Retry-After`
+    /// when the user is blocked.
+    pub fn again_page(
+        refusal: CodeRefusal,
+        page: impl FnOnce(&str) -> HttpResponse,
+    ) -> HttpResponse {
+        let mut res = page(&refusal.message());
+        refusal.mark(&mut res);
+        res
+    }
+}
+
+/// The second-factor step of a posted form (`pending`, `otp`).
+pub async fn otp_step(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    form: &portcullis_core::params::Params,
+) -> OtpStep {
+    let Some(user_id) = form
+        .get("pending")
+        .and_then(|p| check_pending(state, req, p, now()))
+    else {
+        return OtpStep::Expired;
+    };
+    let code = form.get("otp").unwrap_or("").to_string();
+    match check_second_factor(state, user_id, code).await {
+        Ok(Ok(user)) => OtpStep::Passed(user),
+        Ok(Err((user, refusal))) => OtpStep::Again(user, refusal),
+        Err(e) if e.code == ErrorCode::AccessDenied => OtpStep::Expired,
+        Err(e) => OtpStep::Failed(e),
+    }
 }

@@ -8,7 +8,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use portcullis_core::client_auth::{self, Credentials};
 use portcullis_core::client_metadata;
 use portcullis_core::grants::{
-    self, authorization_code, client_credentials, password, refresh_token,
+    self, authorization_code, client_credentials, device_code, password, refresh_token,
 };
 use portcullis_core::model::GrantType;
 use portcullis_core::params::Params;
@@ -120,6 +120,19 @@ async fn issue(
             })
             .await
         }
+        GrantType::DeviceCode => write_grant(state, move |tx, ctx, rng| {
+            let client = client_auth::authenticate(tx, &creds, ctx.now)?;
+            device_code::handle(tx, ctx, rng, &client, &params)
+        })
+        .await
+        // RFC 8628 §3.5: access_denied is a token error response (400),
+        // like authorization_pending and slow_down.
+        .map_err(|e| match e.error.code {
+            portcullis_core::ErrorCode::AccessDenied => {
+                e.with_status(actix_web::http::StatusCode::BAD_REQUEST)
+            }
+            _ => e,
+        }),
         GrantType::TokenExchange => {
             return crate::endpoints::pats::exchange(state, creds, params)
                 .await

@@ -5,8 +5,9 @@ use portcullis_core::ports::{JanitorStore, Purge, StoreResult};
 use crate::error::OrStore;
 use crate::schema::{
     access_tokens as access, audit_events as audit, authorization_codes as codes,
-    browser_sessions as browser, clients, initial_access_tokens as iat, login_attempts as attempts,
-    personal_access_tokens as pats, refresh_tokens as refresh, sessions,
+    browser_sessions as browser, clients, device_codes as device, initial_access_tokens as iat,
+    login_attempts as attempts, personal_access_tokens as pats, refresh_tokens as refresh,
+    sessions,
 };
 use crate::Tx;
 
@@ -66,6 +67,15 @@ impl JanitorStore for Tx<'_> {
             }
             Purge::InitialAccessTokens => {
                 delete_batch!(c, iat, token_hash, iat::expires_at.lt(cutoff), limit)
+            }
+            Purge::DeviceCodes => {
+                delete_batch!(
+                    c,
+                    device,
+                    device_code_hash,
+                    device::expires_at.lt(cutoff),
+                    limit
+                )
             }
         }
     }

@@ -8,6 +8,7 @@ mod browser_sessions;
 mod clients;
 mod codes;
 mod consents;
+mod device_codes;
 mod initial_access_tokens;
 mod janitor;
 mod keys;

@@ -147,3 +147,24 @@ pub fn raw<T>(
 ) -> T {
     w(store, |tx| f(tx.conn).map_err(crate::error::db_error))
 }
+
+/// A pending device authorization of client `c1`.
+pub fn device_code(hash: &str, user_code_hash: &str) -> DeviceCode {
+    DeviceCode {
+        device_code_hash: hash.into(),
+        user_code_hash: user_code_hash.into(),
+        client_id: "c1".into(),
+        scope: scopes("openid offline_access"),
+        resource: vec!["https://api.example".into()],
+        interval: 5,
+        created_at: 1_700_000_000,
+        expires_at: 1_700_000_600,
+        last_polled_at: None,
+        user_id: None,
+        auth_time: None,
+        amr: vec![],
+        approved_at: None,
+        denied_at: None,
+        consumed_at: None,
+    }
+}

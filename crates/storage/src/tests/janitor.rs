@@ -206,3 +206,22 @@ impl Random for Seq {
         }
     }
 }
+
+#[test]
+fn expired_device_codes_go() {
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| {
+            tx.insert_device_code(&device_code("old", "u-old"))?;
+            let mut live = device_code("live", "u-live");
+            live.expires_at = 1_700_001_000;
+            tx.insert_device_code(&live)
+        });
+        assert_eq!(
+            w(store, |tx| tx.purge(Purge::DeviceCodes, 1_700_000_700, 100)),
+            1
+        );
+        assert!(w(store, |tx| tx.get_device_code("old")).is_none());
+        assert!(w(store, |tx| tx.get_device_code("live")).is_some());
+    });
+}

@@ -133,6 +133,7 @@ fn schema_rs_tables(store: &Store) -> Vec<(&'static str, Vec<String>)> {
         login_attempts,
         initial_access_tokens,
         recovery_codes,
+        device_codes,
     )
 }
 

@@ -187,3 +187,52 @@ fn a_users_other_browser_sessions_end_and_consents_list() {
         assert!(w(store, |tx| tx.list_consents("u2")).is_empty());
     });
 }
+
+#[test]
+fn a_device_code_is_answered_once_and_exchanged_once() {
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| tx.insert_device_code(&device_code("d1", "u-1")));
+        // The user code is unique too.
+        let dup = store.write(|tx| tx.insert_device_code(&device_code("d2", "u-1")));
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+        let found = w(store, |tx| tx.get_device_code_by_user_code("u-1")).unwrap();
+        assert_eq!(found, device_code("d1", "u-1"));
+
+        // Polls are remembered with the interval.
+        assert!(w(store, |tx| tx.record_device_poll(
+            "d1",
+            1_700_000_010,
+            10
+        )));
+        // No answer after expiry; one answer before it.
+        let amr = vec!["pwd".to_string(), "otp".to_string()];
+        let late = (1_700_000_050, amr.as_slice());
+        assert!(!w(store, |tx| tx.decide_device_code(
+            "d1",
+            "u1",
+            Some(late),
+            1_700_000_600
+        )));
+        let wins = race(store, 10, |tx, i| {
+            let approval = (i % 2 == 0).then_some((1_700_000_050, amr.as_slice()));
+            tx.decide_device_code("d1", "u1", approval, 1_700_000_060)
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+        let d = w(store, |tx| tx.get_device_code("d1")).unwrap();
+        assert_eq!(d.last_polled_at, Some(1_700_000_010));
+        assert_eq!(d.interval, 10);
+        assert_eq!(d.user_id.as_deref(), Some("u1"));
+        assert!(d.approved_at.is_some() != d.denied_at.is_some());
+        if d.approved_at.is_some() {
+            assert_eq!(d.amr, amr);
+            assert_eq!(d.auth_time, Some(1_700_000_050));
+        }
+
+        let wins = race(store, 20, |tx, i| {
+            tx.consume_device_code("d1", 1_700_000_100 + i as i64)
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+        assert!(!w(store, |tx| tx.consume_device_code("d1", 1_700_000_200)));
+    });
+}
