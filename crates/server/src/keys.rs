@@ -328,6 +328,90 @@ impl portcullis_core::ports::Signer for RingSigner {
     }
 }
 
+/// A signer for the inside of a write transaction: it records what to sign
+/// and answers a placeholder, and [`DeferredSigner::finish`] signs after the
+/// commit. A signature (RS256: about 0.3–0.4 ms) made inside the transaction
+/// would hold SQLite's only write lock all that time; signed afterwards,
+/// signatures run on every core while the next transaction writes.
+/// Core decides the claims either way; they are signed unchanged, except
+/// an ID token's `at_hash` over a placeholder, which is recomputed over the
+/// access token it stands for (OIDC Core §3.1.3.6).
+pub struct DeferredSigner {
+    jobs: std::cell::RefCell<Vec<(SigningAlg, String, Value)>>,
+}
+
+/// What a deferred signature stands in for until it is made; never sent.
+const PENDING_JWS: &str = "\u{1}pending-jws:";
+
+fn pending_jws(i: usize) -> String {
+    format!("{PENDING_JWS}{i}")
+}
+
+impl DeferredSigner {
+    pub fn new() -> DeferredSigner {
+        DeferredSigner {
+            jobs: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Make the recorded signatures (in order) and put each in place of its
+    /// placeholder among `fields`. A placeholder left without a signature
+    /// is an error, never an answer.
+    pub fn finish(
+        self,
+        signer: &RingSigner,
+        fields: &mut [&mut String],
+    ) -> Result<(), portcullis_core::OAuthError> {
+        use portcullis_core::ports::Signer;
+        let mut signed: Vec<String> = Vec::new();
+        for (alg, typ, mut claims) in self.jobs.into_inner() {
+            let real_at = claims
+                .get("at_hash")
+                .and_then(Value::as_str)
+                .and_then(|h| {
+                    (0..signed.len())
+                        .find(|k| portcullis_core::tokens::at_hash(alg, &pending_jws(*k)) == h)
+                })
+                .and_then(|k| signed.get(k))
+                .map(|access| portcullis_core::tokens::at_hash(alg, access));
+            if let (Some(h), Some(obj)) = (real_at, claims.as_object_mut()) {
+                obj.insert("at_hash".into(), Value::String(h));
+            }
+            signed.push(signer.sign(alg, &typ, &claims)?);
+        }
+        for field in fields.iter_mut() {
+            if let Some(rest) = field.strip_prefix(PENDING_JWS) {
+                let jws = rest
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|k| signed.get(k))
+                    .ok_or_else(|| portcullis_core::OAuthError::server("unsigned token"))?;
+                **field = jws.clone();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for DeferredSigner {
+    fn default() -> Self {
+        DeferredSigner::new()
+    }
+}
+
+impl portcullis_core::ports::Signer for DeferredSigner {
+    fn sign(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &Value,
+    ) -> Result<String, portcullis_core::OAuthError> {
+        let mut jobs = self.jobs.borrow_mut();
+        jobs.push((alg, typ.to_string(), claims.clone()));
+        Ok(pending_jws(jobs.len() - 1))
+    }
+}
+
 /// The key ring shared by request handlers, reloaded from the database
 /// periodically and after a local rotation.
 pub struct Keys {
@@ -516,6 +600,63 @@ mod tests {
             let data = decode::<Value>(&token, &decoding_key(jwk), &v).unwrap();
             assert_eq!(data.claims["sub"], "x");
         }
+    }
+
+    #[test]
+    fn deferred_signatures_replace_their_placeholders_and_fix_at_hash() {
+        use portcullis_core::ports::Signer;
+        use portcullis_core::tokens::at_hash;
+        let sealer = SecretBox::new(None);
+        for (alg, jalg) in [
+            (SigningAlg::Rs256, Algorithm::RS256),
+            (SigningAlg::EdDsa, Algorithm::EdDSA),
+        ] {
+            let (ring, _) = ring_for(alg, &sealer);
+            let jwk = ring.jwks(200)["keys"][0].clone();
+            let deferred = DeferredSigner::new();
+            let exp = 4_000_000_000u64;
+            let mut access = deferred
+                .sign(alg, "at+jwt", &json!({"sub": "u", "exp": exp}))
+                .unwrap();
+            // What core does: the ID token's at_hash over the string it got.
+            let mut id = deferred
+                .sign(
+                    alg,
+                    "JWT",
+                    &json!({"sub": "u", "exp": exp, "at_hash": at_hash(alg, &access)}),
+                )
+                .unwrap();
+            let mut untouched = "opaque-token".to_string();
+            assert!(access.starts_with(PENDING_JWS) && id.starts_with(PENDING_JWS));
+            let signer = RingSigner {
+                ring: Arc::new(ring),
+                now: 200,
+            };
+            deferred
+                .finish(&signer, &mut [&mut access, &mut id, &mut untouched])
+                .unwrap();
+            assert_eq!(untouched, "opaque-token");
+            let mut v = Validation::new(jalg);
+            v.validate_aud = false;
+            let key = decoding_key(&jwk);
+            let a = decode::<Value>(&access, &key, &v).unwrap();
+            assert_eq!(
+                decode_header(&access).unwrap().typ.as_deref(),
+                Some("at+jwt")
+            );
+            assert_eq!(a.claims["sub"], "u");
+            let i = decode::<Value>(&id, &key, &v).unwrap();
+            assert_eq!(i.claims["at_hash"], at_hash(alg, &access), "{alg}");
+        }
+        // A placeholder with no signature behind it is an error.
+        let deferred = DeferredSigner::new();
+        let (ring, _) = ring_for(SigningAlg::Rs256, &sealer);
+        let signer = RingSigner {
+            ring: Arc::new(ring),
+            now: 200,
+        };
+        let mut stray = pending_jws(3);
+        assert!(deferred.finish(&signer, &mut [&mut stray]).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use portcullis_storage::{Store, Tx};
 
 use crate::config::Config;
 use crate::crypto::{OsRandom, SecretBox};
-use crate::keys::{Keys, RingSigner};
+use crate::keys::{DeferredSigner, Keys, RingSigner};
 use crate::passwords::HashPool;
 use crate::render::{blocking_failed, ApiError};
 
@@ -58,34 +58,50 @@ impl AppState {
     }
 
     pub fn ctx<'a>(&'a self, signer: &'a RingSigner) -> Ctx<'a> {
+        self.ctx_with(signer, signer.now)
+    }
+
+    fn ctx_with<'a>(&'a self, signer: &'a dyn portcullis_core::ports::Signer, now: i64) -> Ctx<'a> {
         Ctx {
             issuer: &self.issuer,
             policy: &self.policy,
             signer,
             derive_key: &self.derive_key,
-            now: signer.now,
+            now,
         }
     }
 }
 
 /// Run `f` in one write transaction on a blocking thread. An `Err` rolls
-/// back; `Outcome::Denied` commits and then becomes the error.
+/// back; `Outcome::Denied` commits and then becomes the error. JWTs are
+/// signed after the commit ([`DeferredSigner`]), outside the write lock.
 pub async fn write_grant<F>(state: &web::Data<AppState>, f: F) -> Result<TokenResponse, ApiError>
 where
     F: for<'t> FnOnce(&mut Tx<'t>, &Ctx, &mut dyn Random) -> GrantResult + Send + 'static,
 {
     let st = state.clone();
-    let outcome = web::block(move || {
-        let signer = st.signer(now());
-        let ctx = st.ctx(&signer);
-        st.store.write(|tx| f(tx, &ctx, &mut OsRandom))
-    })
+    let response = web::block(
+        move || -> Result<Result<TokenResponse, ApiError>, ApiError> {
+            let t = now();
+            let deferred = DeferredSigner::new();
+            let outcome = {
+                let ctx = st.ctx_with(&deferred, t);
+                st.store.write(|tx| f(tx, &ctx, &mut OsRandom))?
+            };
+            match outcome {
+                Outcome::Issued(mut r) => {
+                    let mut fields: Vec<&mut String> = vec![&mut r.access_token];
+                    fields.extend(r.id_token.as_mut());
+                    deferred.finish(&st.signer(t), &mut fields)?;
+                    Ok(Ok(r))
+                }
+                Outcome::Denied { error, .. } => Ok(Err(error.into())),
+            }
+        },
+    )
     .await
     .map_err(blocking_failed)??;
-    match outcome {
-        Outcome::Issued(r) => Ok(r),
-        Outcome::Denied { error, .. } => Err(error.into()),
-    }
+    response
 }
 
 /// Run `f` in a read transaction on a blocking thread.
