@@ -1,14 +1,16 @@
 //! openid-client (npm), the certified relying-party library, as a real
 //! client: discovery, client_credentials, introspection (RFC 7662) and
-//! revocation (RFC 7009), and the device authorization grant (RFC 8628)
+//! revocation (RFC 7009), the device authorization grant (RFC 8628) and
+//! pushed authorization requests (RFC 9126)
 //! against the real binary. `scripts/test` installs
 //! it (`npm ci` in tests/node) when missing.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
 use portcullis_e2e::{
-    add_client, add_user, answer_device, browser_like, databases, node_command, node_script, Server,
+    add_client, add_user, answer_device, browser_like, databases, node_command, node_script,
+    sign_in_and_approve, Server,
 };
 use serde_json::Value;
 
@@ -106,6 +108,82 @@ fn openid_client_device_authorization_grant() {
         assert_eq!(seen["aud"], c.id.as_str());
         assert_eq!(seen["scope"], "offline_access openid");
         assert_eq!(seen["has_refresh_token"], true);
+        assert_eq!(s.me_status(seen["access_token"].as_str().unwrap()), 200);
+    }
+}
+
+/// RFC 9126 with openid-client: `buildAuthorizationUrlWithPAR` pushes the
+/// request (Basic authentication) and builds the URL with `request_uri`;
+/// the person signs in and approves; `authorizationCodeGrant` exchanges the
+/// code with PKCE and checks `state`, `iss` and the ID token.
+#[test]
+fn openid_client_pushed_authorization_request() {
+    for db in databases() {
+        let cb = "http://127.0.0.1:43210/cb";
+        let c = add_client(
+            &db,
+            &[
+                "--redirect-uri",
+                "http://127.0.0.1/cb",
+                "--grant-type",
+                "authorization_code",
+                "--scope",
+                "openid email",
+                "--require-par",
+            ],
+        );
+        let (user_id, _) = add_user(&db, "alice", "pw", &[]);
+        let s = Server::start(&db);
+        let mut child = node_command(
+            "par.mjs",
+            &["openid-client"],
+            &[
+                ("PORTCULLIS_ISSUER", s.issuer.as_ref()),
+                ("CLIENT_ID", c.id.as_ref()),
+                ("CLIENT_SECRET", c.secret.as_deref().unwrap().as_ref()),
+                ("REDIRECT_URI", cb.as_ref()),
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut next = || -> Value {
+            let line = lines
+                .next()
+                .expect("a line from par.mjs")
+                .expect("readable");
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        };
+        let started = next();
+        assert_eq!(
+            started["pushed_authorization_request_endpoint"],
+            format!("{}/oauth/par", s.issuer)
+        );
+        let url = started["url"].as_str().unwrap();
+        assert!(url.contains("request_uri=urn"), "{url}");
+        assert!(!url.contains("code_challenge"), "{url}");
+
+        let http = browser_like();
+        let page = http.get(url).send().unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().unwrap();
+        let done = sign_in_and_approve(&http, &s.base, &html, "alice", "pw");
+        assert_eq!(done.status(), 303);
+        let location = done.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(cb), "{location}");
+        writeln!(stdin, "{location}").unwrap();
+        drop(stdin);
+
+        let seen = next();
+        assert!(child.wait().expect("node exits").success());
+        assert_eq!(seen["sub"], user_id.as_str());
+        assert_eq!(seen["iss"], s.issuer.as_str());
+        assert_eq!(seen["aud"], c.id.as_str());
+        assert_eq!(seen["scope"], "email openid");
         assert_eq!(s.me_status(seen["access_token"].as_str().unwrap()), 200);
     }
 }

@@ -51,6 +51,25 @@ pub fn wants_form_post(params: &Params) -> bool {
 
 const FORM_POST: &str = "form_post";
 
+/// The authorization request's parameters (what the pages carry from step
+/// to step, and what a pushed request keeps, RFC 9126 §2.1).
+pub const AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "response_mode",
+    "login_hint",
+    "ui_locales",
+    "resource",
+];
+
 /// The client and the redirect URI to use, or an error to show as a page.
 pub fn check_client(
     tx: &mut impl ClientStore,

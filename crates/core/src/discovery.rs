@@ -22,6 +22,8 @@ pub struct Capabilities {
     pub end_session_path: Option<&'static str>,
     /// RFC 8628 §4: the device authorization endpoint.
     pub device_authorization_path: Option<&'static str>,
+    /// RFC 9126 §5: the pushed authorization request endpoint.
+    pub pushed_authorization_request_path: Option<&'static str>,
     /// RFC 9207: only once the authorization endpoint returns `iss`.
     pub authorization_response_iss: bool,
     /// Client ID metadata documents (`client_id` URLs) are accepted.
@@ -47,6 +49,12 @@ pub struct ServerMetadata {
     pub end_session_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
+    /// RFC 9126 §5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126 §5: server-wide, PAR is optional (a client may still require
+    /// it for itself, §6).
+    pub require_pushed_authorization_requests: bool,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
@@ -96,6 +104,8 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         revocation_endpoint: opt(caps.revocation_path),
         end_session_endpoint: opt(caps.end_session_path),
         device_authorization_endpoint: opt(caps.device_authorization_path),
+        pushed_authorization_request_endpoint: opt(caps.pushed_authorization_request_path),
+        require_pushed_authorization_requests: false,
         scopes_supported: caps.scopes.clone(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query", "form_post"],
@@ -146,6 +156,7 @@ mod tests {
             revocation_path: Some("/oauth/revoke"),
             end_session_path: None,
             device_authorization_path: None,
+            pushed_authorization_request_path: Some("/oauth/par"),
             authorization_response_iss: false,
             client_id_metadata_documents: false,
         }
@@ -166,6 +177,12 @@ mod tests {
         );
         assert_eq!(m.userinfo_endpoint, None);
         let json = serde_json::to_value(&m).unwrap();
+        // RFC 9126 §5.
+        assert_eq!(
+            json["pushed_authorization_request_endpoint"],
+            "https://Auth.Example.com/tenant/oauth/par"
+        );
+        assert_eq!(json["require_pushed_authorization_requests"], false);
         assert!(json.get("userinfo_endpoint").is_none());
         assert!(json
             .get("authorization_response_iss_parameter_supported")

@@ -46,6 +46,7 @@ pub fn plan(now: i64, policy: &JanitorPolicy) -> Vec<(Purge, i64)> {
                 Purge::SessionsRevoked | Purge::BrowserSessionsRevoked => {
                     now - ENDED_SESSION_MEMORY
                 }
+                Purge::PushedRequests => now - crate::par::FLOW_WINDOW,
                 Purge::AuditEvents => now - policy.audit_retention?,
                 Purge::LoginAttempts => now - policy.throttle_span,
             };
@@ -116,6 +117,10 @@ mod tests {
         assert_eq!(cutoff(&p, Purge::AuditEvents), Some(NOW - 90 * 86_400));
         assert_eq!(cutoff(&p, Purge::LoginAttempts), Some(NOW - 1200));
         assert_eq!(cutoff(&p, Purge::DeviceCodes), Some(NOW));
+        assert_eq!(
+            cutoff(&p, Purge::PushedRequests),
+            Some(NOW - crate::par::FLOW_WINDOW)
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod issuer;
 pub mod janitor;
 pub mod keys;
 pub mod model;
+pub mod par;
 pub mod params;
 pub mod pats;
 pub mod pkce;

@@ -126,6 +126,16 @@ pub trait DeviceCodeStore {
     fn consume_device_code(&mut self, device_code_hash: &str, now: i64) -> StoreResult<bool>;
 }
 
+/// Pushed authorization requests (RFC 9126), kept by the hash of the
+/// `request_uri`'s random part.
+pub trait PushedRequestStore {
+    fn insert_pushed_request(&mut self, request: &PushedRequest) -> StoreResult<()>;
+    fn get_pushed_request(&mut self, uri_hash: &str) -> StoreResult<Option<PushedRequest>>;
+    /// Mark it used at `now`, in one statement, only while unused and
+    /// unexpired: `true` for exactly one caller.
+    fn use_pushed_request(&mut self, uri_hash: &str, now: i64) -> StoreResult<bool>;
+}
+
 pub trait TokenStore {
     fn insert_access_token(&mut self, token: &AccessToken) -> StoreResult<()>;
     fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>>;
@@ -317,10 +327,13 @@ pub enum Purge {
     InitialAccessTokens,
     /// Device authorizations (RFC 8628) that expired before the cutoff.
     DeviceCodes,
+    /// Pushed authorization requests (RFC 9126) that expired before the
+    /// cutoff.
+    PushedRequests,
 }
 
 impl Purge {
-    pub const ALL: [Purge; 11] = [
+    pub const ALL: [Purge; 12] = [
         Purge::Codes,
         Purge::AccessTokens,
         Purge::RefreshTokens,
@@ -332,6 +345,7 @@ impl Purge {
         Purge::LoginAttempts,
         Purge::InitialAccessTokens,
         Purge::DeviceCodes,
+        Purge::PushedRequests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -347,6 +361,7 @@ impl Purge {
             Purge::LoginAttempts => "login_attempts",
             Purge::InitialAccessTokens => "initial_access_tokens",
             Purge::DeviceCodes => "device_codes",
+            Purge::PushedRequests => "pushed_requests",
         }
     }
 }

@@ -268,6 +268,19 @@ pub fn parse_metadata(doc: &Value) -> Result<ClientSpec, OAuthError> {
     if let Some(contacts) = list(doc, "contacts", MAX_CONTACTS, MAX_CONTACT_LEN, meta)? {
         kept.insert("contacts".into(), json!(contacts));
     }
+    // RFC 9126 §6: a boolean; only `true` is kept (false is the default).
+    match doc.get(crate::par::REQUIRE_PAR) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => {
+            kept.insert(crate::par::REQUIRE_PAR.into(), Value::Bool(true));
+        }
+        Some(_) => {
+            return Err(meta(format!(
+                "{} must be a boolean",
+                crate::par::REQUIRE_PAR
+            )))
+        }
+    }
 
     Ok(ClientSpec {
         name: text(doc, "client_name", MAX_TEXT, meta)?
@@ -450,6 +463,10 @@ pub fn client_information(
     out.insert("response_types".into(), json!(client.response_types));
     out.insert("scope".into(), json!(client.scope.to_string()));
     out.insert("application_type".into(), json!(client.application_type));
+    out.insert(
+        crate::par::REQUIRE_PAR.into(),
+        json!(crate::par::required(client)),
+    );
     for key in URI_MEMBERS.iter().chain(TEXT_MEMBERS).chain(&["contacts"]) {
         if let Some(v) = client.metadata.get(*key) {
             out.insert((*key).into(), v.clone());
@@ -805,6 +822,20 @@ mod tests {
             json!(["https://app.example/bye"])
         );
         assert!(info.get(DYNAMIC).is_none(), "internal mark is not shown");
+        assert_eq!(info["require_pushed_authorization_requests"], false);
+    }
+
+    #[test]
+    fn a_client_may_register_to_require_pushed_requests() {
+        // RFC 9126 §6.
+        let doc = json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "require_pushed_authorization_requests": true
+        });
+        let r = new_registration(&doc, T0, &mut SeqRandom(4)).unwrap();
+        assert!(crate::par::required(&r.client));
+        let info = client_information(&r.client, None, "rat", &issuer());
+        assert_eq!(info["require_pushed_authorization_requests"], true);
     }
 
     #[test]
@@ -920,6 +951,11 @@ mod tests {
                 json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(201)}),
                 Meta,
                 "client_name",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "require_pushed_authorization_requests": "yes"}),
+                Meta,
+                "require_pushed_authorization_requests",
             ),
             (json!(["not", "an", "object"]), Meta, "JSON object"),
         ];

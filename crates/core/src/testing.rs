@@ -64,6 +64,7 @@ pub struct MemStore {
     /// `(user_id, code_hash, used_at)`.
     pub recovery_codes: Vec<(String, String, Option<i64>)>,
     pub device_codes: Vec<DeviceCode>,
+    pub pushed_requests: Vec<PushedRequest>,
 }
 
 impl MemStore {
@@ -299,6 +300,20 @@ impl DeviceCodeStore for MemStore {
         update(&mut self.device_codes, unused, |x| {
             x.consumed_at = Some(now)
         })
+    }
+}
+
+impl PushedRequestStore for MemStore {
+    fn insert_pushed_request(&mut self, r: &PushedRequest) -> StoreResult<()> {
+        insert(&mut self.pushed_requests, r, |x| x.uri_hash == r.uri_hash)
+    }
+    fn get_pushed_request(&mut self, hash: &str) -> StoreResult<Option<PushedRequest>> {
+        get(&self.pushed_requests, |x| x.uri_hash == hash)
+    }
+    fn use_pushed_request(&mut self, hash: &str, now: i64) -> StoreResult<bool> {
+        let open =
+            |x: &PushedRequest| x.uri_hash == hash && x.used_at.is_none() && x.expires_at > now;
+        update(&mut self.pushed_requests, open, |x| x.used_at = Some(now))
     }
 }
 

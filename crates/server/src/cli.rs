@@ -174,6 +174,9 @@ struct ClientAdd {
     /// RS256, ES256 or EdDSA.
     #[arg(long)]
     signing_alg: Option<String>,
+    /// Require pushed authorization requests (RFC 9126 §6): `/oauth/authorize` refuses this client's requests without a `request_uri`.
+    #[arg(long = "require-par")]
+    require_par: bool,
 }
 
 #[derive(Subcommand)]
@@ -602,7 +605,9 @@ fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
             .map(|s| parse::<SigningAlg>(s, "--signing-alg"))
             .transpose()?,
         application_type: None,
-        metadata: None,
+        metadata: a
+            .require_par
+            .then(|| json!({ portcullis_core::par::REQUIRE_PAR: true })),
     };
     let created = new_client(spec, now(), &mut OsRandom).map_err(|e| {
         let field = if e.code == ErrorCode::InvalidRedirectUri {

@@ -52,6 +52,8 @@ pub struct Config {
     pub pages: PagesConfig,
     /// The device authorization grant (RFC 8628): `POST /oauth/device_authorization` and the verification page `/device`.
     pub device: DeviceConfig,
+    /// Pushed authorization requests (RFC 9126): `POST /oauth/par`.
+    pub par: ParConfig,
     /// Dynamic client registration (`POST /oauth/register`, RFC 7591; RFC 7592 management).
     pub registration: RegistrationConfig,
     /// Personal access tokens (`/api/pats`) and the forward-auth endpoint for gateways (`/oauth/forward-auth`).
@@ -272,6 +274,29 @@ impl DeviceConfig {
     }
 }
 
+/// Pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParConfig {
+    /// Lifetime of a `request_uri` (`expires_in`), in seconds: the authorization request must arrive at `/oauth/authorize` within it, and it can be used there once. At least 1.
+    pub request_uri_lifetime_secs: i64,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        ParConfig {
+            request_uri_lifetime_secs: portcullis_core::par::DEFAULT_LIFETIME,
+        }
+    }
+}
+
+impl ParConfig {
+    /// The lifetime, never below one second.
+    pub fn lifetime(&self) -> i64 {
+        self.request_uri_lifetime_secs.max(1)
+    }
+}
+
 /// Personal access tokens and forward auth.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -409,6 +434,7 @@ impl Default for Config {
             introspection: IntrospectionConfig::default(),
             pages: PagesConfig::default(),
             device: DeviceConfig::default(),
+            par: ParConfig::default(),
             registration: RegistrationConfig::default(),
             pats: PatsConfig::default(),
             janitor: JanitorConfig::default(),

@@ -130,6 +130,38 @@ pub struct DeviceAuthorizationForm {
     pub client_secret: Option<String>,
 }
 
+/// A pushed authorization request (RFC 9126 §2.1), form-encoded: the
+/// authorization request's parameters (not `request_uri`) and the client's
+/// authentication as at the token endpoint.
+#[derive(Serialize, ToSchema)]
+pub struct ParForm {
+    pub response_type: String,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    /// `S256`.
+    pub code_challenge_method: String,
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    /// `query` or `form_post`.
+    pub response_mode: Option<String>,
+    /// RFC 8707 resource indicator; may repeat.
+    pub resource: Option<String>,
+    /// For `client_secret_post` and public clients.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// The pushed authorization response (RFC 9126 §2.2).
+#[derive(Serialize, ToSchema)]
+pub struct ParBody {
+    /// `urn:ietf:params:oauth:request_uri:<random>`: send it with `client_id` to `/oauth/authorize`, once.
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Serialize, ToSchema)]
 pub struct DeviceAuthorizationBody {
@@ -284,6 +316,7 @@ pub struct Health {
         endpoints::authorize::consent,
         endpoints::token::token,
         endpoints::device_authorization::device_authorization,
+        endpoints::par::par,
         endpoints::device::verify,
         endpoints::device::submit,
         endpoints::device::login,
@@ -364,6 +397,8 @@ pub struct Health {
         ConsentForm,
         DeviceAuthorizationForm,
         DeviceAuthorizationBody,
+        ParForm,
+        ParBody,
         DeviceCodeForm,
         DeviceSignInForm,
         DeviceOtpForm,

@@ -133,6 +133,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
             .wrap(api_cors())
             .route(web::post().to(token::token)),
     );
+    // RFC 9126: the pushed authorization request endpoint.
+    cfg.service(
+        web::resource(format!("{base}{}", portcullis_core::par::PAR_PATH))
+            .wrap(api_cors())
+            .route(web::post().to(crate::endpoints::par::par)),
+    );
     // RFC 8628: the device authorization endpoint and the verification page.
     {
         use crate::endpoints::{device, device_authorization};

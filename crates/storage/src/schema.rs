@@ -235,6 +235,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> clients (client_id));
 diesel::joinable!(browser_sessions -> users (user_id));
@@ -270,10 +281,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     initial_access_tokens,
     recovery_codes,
     device_codes,
+    pushed_requests,
 );
 
 /// Every table, for checks that visit them all.
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 17] = [
     "clients",
     "users",
     "signing_keys",
@@ -290,4 +302,5 @@ pub const TABLES: [&str; 16] = [
     "initial_access_tokens",
     "recovery_codes",
     "device_codes",
+    "pushed_requests",
 ];

@@ -161,6 +161,20 @@ pub struct DeviceCode {
     pub consumed_at: Option<i64>,
 }
 
+/// A pushed authorization request (RFC 9126 §2): its authorization
+/// parameters, kept under the hash of the `request_uri`'s random part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub uri_hash: String,
+    pub client_id: String,
+    /// The authorization parameters as JSON pairs (no client credentials).
+    pub params: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When the authorization endpoint first used it (single use).
+    pub used_at: Option<i64>,
+}
+
 /// An issued access token. JWTs are tracked by `jti` (for revocation and
 /// introspection); opaque tokens also by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

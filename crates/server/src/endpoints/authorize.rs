@@ -13,6 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_core::authorize::{self, AuthRequest, Next};
 use portcullis_core::client_metadata;
 use portcullis_core::model::{BrowserSession, Client, User};
+use portcullis_core::par;
 use portcullis_core::params::Params;
 use portcullis_core::ports::ConsentStore;
 use portcullis_core::{ErrorCode, OAuthError};
@@ -27,23 +28,10 @@ use crate::state::{now, AppState};
 
 /// The authorization request's parameters, carried through the forms as
 /// hidden fields (our own fields: csrf, username, password, otp, pending,
-/// consent).
-const AUTH_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-    "max_age",
-    "response_mode",
-    "login_hint",
-    "ui_locales",
-    "resource",
-];
+/// consent), and `request_uri` for a pushed request (RFC 9126 §4).
+fn auth_params() -> impl Iterator<Item = &'static &'static str> {
+    authorize::AUTH_PARAMS.iter().chain(&["request_uri"])
+}
 
 type Resp = HttpResponse;
 
@@ -61,8 +49,7 @@ fn original(all: &Params) -> Params {
 }
 
 fn hidden(params: &Params) -> Vec<(String, String)> {
-    AUTH_PARAMS
-        .iter()
+    auth_params()
         .flat_map(|k| {
             params
                 .all(k)
@@ -172,12 +159,16 @@ fn check(
         // RFC 6749 §4.1.2.1: never redirect to an unverified URI.
         Err(e) => return Ok(Err(Refusal::Page(e))),
     };
-    match authorize::check_request(
-        &client,
-        redirect_uri.clone(),
-        params,
-        &state.policy.resources,
-    ) {
+    // RFC 9126 §6: a client that requires PAR is refused a direct request.
+    let checked = par::check_required(&client, params).and_then(|()| {
+        authorize::check_request(
+            &client,
+            redirect_uri.clone(),
+            params,
+            &state.policy.resources,
+        )
+    });
+    match checked {
         Ok(req) => Ok(Ok((client, req))),
         Err(error) => Ok(Err(Refusal::Client {
             redirect_uri,
@@ -352,6 +343,14 @@ pub async fn authorize(
             )
         }
     };
+    let params = if par::by_reference(&params) {
+        match open_pushed(&state, params).await {
+            Ok(p) => p,
+            Err(resp) => return resp,
+        }
+    } else {
+        params
+    };
     let document = state.documents.resolve(params.get("client_id")).await;
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let st = state.clone();
@@ -380,6 +379,26 @@ pub async fn authorize(
             answer_to(&state, &auth, Err(&e), vec![])
         }
         None => login_page(&req, &state, &client, &params, None, "", StatusCode::OK),
+    }
+}
+
+/// RFC 9126 §4: the parameters of the pushed request a `request_uri`
+/// names (used once here; every other query parameter but `client_id` is
+/// ignored). An unknown, expired, used or other client's `request_uri` is
+/// an error page: nothing in the request can be trusted to redirect to.
+async fn open_pushed(state: &web::Data<AppState>, params: Params) -> Result<Params, Resp> {
+    let st = state.clone();
+    let opened = web::block(move || {
+        st.store
+            .write(|tx| Ok::<_, OAuthError>(par::open(tx, &params, now())))
+    })
+    .await;
+    match opened {
+        Ok(Ok(Ok(p))) => Ok(p),
+        Ok(Ok(Err(e))) if e.code == ErrorCode::ServerError => Err(server_error(state, e)),
+        Ok(Ok(Err(e))) => Err(Refusal::Page(e).respond(state)),
+        Ok(Err(e)) => Err(server_error(state, e)),
+        Err(e) => Err(server_error(state, e)),
     }
 }
 
@@ -439,6 +458,17 @@ async fn posted(
     let st = state.clone();
     let checked = web::block(move || {
         st.store.read(|tx| -> Result<_, OAuthError> {
+            // A pushed request's later steps read its parameters again
+            // (RFC 9126 §4), never the hidden fields' copy.
+            let params = if par::by_reference(&params) {
+                match par::resume(tx, &params, now()) {
+                    Ok(p) => p,
+                    Err(e) if e.code == ErrorCode::ServerError => return Err(e),
+                    Err(e) => return Ok((Err(Refusal::Page(e)), None, params)),
+                }
+            } else {
+                params
+            };
             let checked = check(&st, tx, &params, document)?;
             let session = current_session(tx, cookie.as_deref(), now())?;
             Ok((checked, session, params))

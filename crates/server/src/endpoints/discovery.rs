@@ -33,6 +33,7 @@ pub fn capabilities(config: &Config) -> Capabilities {
         introspection_path: Some("/oauth/introspect"),
         revocation_path: Some("/oauth/revoke"),
         end_session_path: Some("/oauth/end-session"),
+        pushed_authorization_request_path: Some(portcullis_core::par::PAR_PATH),
         device_authorization_path: Some(
             portcullis_core::grants::device_code::DEVICE_AUTHORIZATION_PATH,
         ),

@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod login_api;
 pub mod logout;
+pub mod par;
 pub mod pats;
 pub mod register;
 pub mod resource_metadata;

@@ -6,8 +6,8 @@ use crate::error::OrStore;
 use crate::schema::{
     access_tokens as access, audit_events as audit, authorization_codes as codes,
     browser_sessions as browser, clients, device_codes as device, initial_access_tokens as iat,
-    login_attempts as attempts, personal_access_tokens as pats, refresh_tokens as refresh,
-    sessions,
+    login_attempts as attempts, personal_access_tokens as pats, pushed_requests as par,
+    refresh_tokens as refresh, sessions,
 };
 use crate::Tx;
 
@@ -67,6 +67,9 @@ impl JanitorStore for Tx<'_> {
             }
             Purge::InitialAccessTokens => {
                 delete_batch!(c, iat, token_hash, iat::expires_at.lt(cutoff), limit)
+            }
+            Purge::PushedRequests => {
+                delete_batch!(c, par, uri_hash, par::expires_at.lt(cutoff), limit)
             }
             Purge::DeviceCodes => {
                 delete_batch!(

@@ -13,6 +13,7 @@ mod initial_access_tokens;
 mod janitor;
 mod keys;
 mod pats;
+mod pushed_requests;
 mod recovery_codes;
 mod secrets;
 mod sessions;

@@ -168,3 +168,15 @@ pub fn device_code(hash: &str, user_code_hash: &str) -> DeviceCode {
         consumed_at: None,
     }
 }
+
+/// An unused pushed authorization request of client `c1`.
+pub fn pushed_request(hash: &str) -> PushedRequest {
+    PushedRequest {
+        uri_hash: hash.into(),
+        client_id: "c1".into(),
+        params: r#"[["response_type","code"]]"#.into(),
+        created_at: 1_700_000_000,
+        expires_at: 1_700_000_060,
+        used_at: None,
+    }
+}

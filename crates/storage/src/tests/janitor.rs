@@ -225,3 +225,26 @@ fn expired_device_codes_go() {
         assert!(w(store, |tx| tx.get_device_code("live")).is_some());
     });
 }
+
+#[test]
+fn expired_pushed_requests_go() {
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| {
+            tx.insert_pushed_request(&pushed_request("old"))?;
+            let mut live = pushed_request("live");
+            live.expires_at = 1_700_001_000;
+            tx.insert_pushed_request(&live)
+        });
+        assert_eq!(
+            w(store, |tx| tx.purge(
+                Purge::PushedRequests,
+                1_700_000_700,
+                100
+            )),
+            1
+        );
+        assert!(w(store, |tx| tx.get_pushed_request("old")).is_none());
+        assert!(w(store, |tx| tx.get_pushed_request("live")).is_some());
+    });
+}

@@ -134,6 +134,7 @@ fn schema_rs_tables(store: &Store) -> Vec<(&'static str, Vec<String>)> {
         initial_access_tokens,
         recovery_codes,
         device_codes,
+        pushed_requests,
     )
 }
 

@@ -236,3 +236,25 @@ fn a_device_code_is_answered_once_and_exchanged_once() {
         assert!(!w(store, |tx| tx.consume_device_code("d1", 1_700_000_200)));
     });
 }
+
+#[test]
+fn a_pushed_request_is_used_once_and_not_after_expiry() {
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| tx.insert_pushed_request(&pushed_request("p1")));
+        let dup = store.write(|tx| tx.insert_pushed_request(&pushed_request("p1")));
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+        assert_eq!(
+            w(store, |tx| tx.get_pushed_request("p1")),
+            Some(pushed_request("p1"))
+        );
+        assert!(!w(store, |tx| tx.use_pushed_request("p1", 1_700_000_060)));
+        let wins = race(store, 10, |tx, i| {
+            tx.use_pushed_request("p1", 1_700_000_010 + i as i64)
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+        let used = w(store, |tx| tx.get_pushed_request("p1")).unwrap();
+        assert!(used.used_at.is_some());
+        assert!(w(store, |tx| tx.get_pushed_request("p2")).is_none());
+    });
+}
