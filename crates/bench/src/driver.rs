@@ -1,6 +1,8 @@
 //! The Rust load driver, for what wrk cannot do: a refresh chain per
 //! connection (each response's refresh_token is the next request's), the
-//! password grant, and a new TCP connection per request.
+//! password grant, a new TCP connection per request, and the browser part
+//! of the authorization code flow (browser.rs: one flow counts as one
+//! request, its latency the whole flow's).
 //!
 //! `conn` tasks loop for warm-up + duration on the caller's runtime. The
 //! coordinator takes a snapshot (`mark`) when the measured window opens and
@@ -15,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
+use crate::browser::{self, FlowError, FlowTarget, Jar};
 use crate::provision::{ClientCreds, PASSWORD, SCOPE, USERNAME};
 use crate::report::LoadResult;
 use crate::scenarios::DriverKind;
@@ -28,6 +31,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Target {
+    /// Scheme, host and port, no trailing slash (DriverKind::AuthCode).
+    pub base_url: String,
     pub token_url: String,
     pub introspect_url: String,
     pub client: ClientCreds,
@@ -37,11 +42,13 @@ pub struct Target {
 
 /// An HTTP client: keep-alive with up to `conn` idle connections, or none
 /// kept at all (`Connection: close`, a new TCP connection per request).
+/// Redirects are not followed: the authorization code flow reads its 303s.
 pub fn http_client(conn: usize, new_conn: bool) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(REQUEST_TIMEOUT)
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true);
     b = if new_conn {
         let mut headers = reqwest::header::HeaderMap::new();
@@ -74,11 +81,33 @@ async fn post(
     Ok((status, body.to_vec()))
 }
 
+fn flow_target(target: &Target) -> FlowTarget<'_> {
+    FlowTarget {
+        base_url: &target.base_url,
+        client_id: &target.client.id,
+        username: USERNAME,
+        password: PASSWORD,
+    }
+}
+
 /// A single request of the scenario's kind, for the sample check before a
-/// run; returns the parsed JSON body of a 2xx answer.
+/// run; returns the parsed JSON body of a 2xx answer. For the authorization
+/// code flow, one whole flow in a fresh browser, whose token answer must
+/// also hold an ID token (the flow asks for `openid`).
 pub async fn sample(http: &reqwest::Client, target: &Target, kind: DriverKind) -> Result<Value> {
     let token = target.token.as_deref().unwrap_or("");
     let (url, form): (&str, Vec<(&str, &str)>) = match kind {
+        DriverKind::AuthCode { .. } => {
+            let body = browser::flow(http, &mut Jar::default(), &flow_target(target), 0)
+                .await
+                .context("the authorization code flow")?;
+            let v: Value = serde_json::from_slice(&body)
+                .context("the token answer of the authorization code flow is not JSON")?;
+            if v.get("id_token").and_then(Value::as_str).is_none() {
+                bail!("the authorization code flow (scope openid) returned no id_token: {v}");
+            }
+            return Ok(v);
+        }
         DriverKind::ClientCredentials { .. } => (
             &target.token_url,
             vec![("grant_type", "client_credentials"), ("scope", SCOPE)],
@@ -133,7 +162,28 @@ fn histogram() -> Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).context("creating a histogram")
 }
 
+/// How one request (or flow) ended.
+enum Answer {
+    /// 2xx (a flow: its token answer), with the body.
+    Ok(Vec<u8>),
+    /// An answer, but an error status (a flow: a step off script).
+    Failed,
+    /// No answer at all: a socket error or timeout.
+    Unanswered,
+}
+
+impl From<Result<(u16, Vec<u8>), reqwest::Error>> for Answer {
+    fn from(res: Result<(u16, Vec<u8>), reqwest::Error>) -> Self {
+        match res {
+            Ok((status, body)) if (200..300).contains(&status) => Answer::Ok(body),
+            Ok(_) => Answer::Failed,
+            Err(_) => Answer::Unanswered,
+        }
+    }
+}
+
 async fn worker(
+    worker_id: u64,
     http: reqwest::Client,
     target: Target,
     kind: DriverKind,
@@ -151,49 +201,65 @@ async fn worker(
     let pw = password_form();
     let token = target.token.clone().unwrap_or_default();
     let intro = introspect_form(&token);
+    let flow_target = flow_target(&target);
+    // The browser of the authorization code flow: emptied before each flow
+    // unless it stays signed in (`sso`).
+    let mut jar = Jar::default();
+    let mut flows: u64 = 0;
     loop {
         if phase.load(Ordering::Relaxed) == STOP {
             break;
         }
         let t0 = Instant::now();
         let res = match (kind, chain.as_deref()) {
+            (DriverKind::AuthCode { sso }, _) => {
+                if !sso {
+                    jar.clear();
+                }
+                flows += 1;
+                let n = (worker_id << 40) | flows;
+                match browser::flow(&http, &mut jar, &flow_target, n).await {
+                    Ok(body) => Answer::Ok(body),
+                    Err(FlowError::Transport(_)) => Answer::Unanswered,
+                    Err(FlowError::Step { .. }) => Answer::Failed,
+                }
+            }
             (DriverKind::ClientCredentials { .. }, _) => {
-                post(&http, &target, &target.token_url, &cc).await
+                post(&http, &target, &target.token_url, &cc).await.into()
             }
-            (DriverKind::Password, _) => post(&http, &target, &target.token_url, &pw).await,
-            (DriverKind::Introspect, _) => {
-                post(&http, &target, &target.introspect_url, &intro).await
-            }
+            (DriverKind::Password, _) => post(&http, &target, &target.token_url, &pw).await.into(),
+            (DriverKind::Introspect, _) => post(&http, &target, &target.introspect_url, &intro)
+                .await
+                .into(),
             (DriverKind::Refresh, Some(rt)) => {
                 let form = [("grant_type", "refresh_token"), ("refresh_token", rt)];
-                post(&http, &target, &target.token_url, &form).await
+                post(&http, &target, &target.token_url, &form).await.into()
             }
             (DriverKind::Refresh, None) => bail!("refresh worker without a chain"),
         };
         let latency = t0.elapsed();
         let counted = phase.load(Ordering::Relaxed) == MEASURE;
-        let ok = matches!(&res, Ok((s, _)) if (200..300).contains(s));
         if counted {
-            st.requests += u64::from(res.is_ok());
             match &res {
-                Ok(_) if !ok => st.non_2xx += 1,
-                Err(_) => st.socket_errors += 1,
-                Ok(_) => {}
+                Answer::Ok(_) => {}
+                Answer::Failed => st.non_2xx += 1,
+                Answer::Unanswered => st.socket_errors += 1,
             }
-            if res.is_ok() {
+            if !matches!(res, Answer::Unanswered) {
+                st.requests += 1;
                 st.hist
                     .saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
             }
         }
         if kind == DriverKind::Refresh {
             let next = match &res {
-                Ok((_, body)) if ok => serde_json::from_slice::<Value>(body)
+                Answer::Ok(body) => serde_json::from_slice::<Value>(body)
                     .ok()
                     .and_then(|v| v.get("refresh_token")?.as_str().map(str::to_string)),
                 // No answer: the same token again (within the reuse grace it
                 // yields the same successor).
-                Err(_) => chain.clone(),
-                Ok(_) => None,
+                Answer::Unanswered => chain.clone(),
+                Answer::Failed => None,
             };
             chain = match next {
                 Some(t) => Some(t),
@@ -248,8 +314,9 @@ pub async fn run<T>(
         }
     }
 
-    for (http, chain) in clients.into_iter().zip(chains) {
-        set.spawn(worker(http, target.clone(), kind, phase.clone(), chain));
+    for (i, (http, chain)) in clients.into_iter().zip(chains).enumerate() {
+        let id = i as u64;
+        set.spawn(worker(id, http, target.clone(), kind, phase.clone(), chain));
     }
     tokio::time::sleep(warmup).await;
     let start = mark()?;

@@ -4,6 +4,7 @@
 //! reads server CPU and memory from /proc, and prints a markdown table (JSON
 //! beside it). See docs/performance.md.
 
+mod browser;
 mod cli;
 mod driver;
 mod procstat;
@@ -395,6 +396,7 @@ fn measure(
     let pid = side.server.pid();
     let db_needle = side.db_needle;
     let mut target = driver::Target {
+        base_url: side.server.base_url.clone(),
         token_url: format!("{}{}", side.server.base_url, side.token_path),
         introspect_url: format!("{}{}", side.server.base_url, side.introspect_path),
         client: side.client.clone(),

@@ -13,6 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 
+use crate::browser::{AUTHCODE_SCOPE, REDIRECT_URI};
+
 /// The scope every bench client is registered with and asks for.
 pub const SCOPE: &str = "api:read";
 pub const USERNAME: &str = "bench";
@@ -30,16 +32,25 @@ pub enum ClientRole {
     CcEs256,
     CcEdDsa,
     PasswordRefresh,
+    /// A public client (no secret, PKCE) for the authorization code flow,
+    /// with a loopback redirect URI.
+    AuthCodePublic,
 }
 
 impl ClientRole {
-    pub const ALL: [ClientRole; 5] = [
+    pub const ALL: [ClientRole; 6] = [
         ClientRole::CcOpaque,
         ClientRole::CcRs256,
         ClientRole::CcEs256,
         ClientRole::CcEdDsa,
         ClientRole::PasswordRefresh,
+        ClientRole::AuthCodePublic,
     ];
+
+    /// A public client has no secret.
+    fn public(self) -> bool {
+        self == ClientRole::AuthCodePublic
+    }
 
     /// `portcullis client add` arguments.
     fn args(self) -> Vec<&'static str> {
@@ -76,6 +87,19 @@ impl ClientRole {
                 "--access-token-format",
                 "opaque",
             ],
+            ClientRole::AuthCodePublic => vec![
+                "--name",
+                "bench-authcode",
+                "--public",
+                "--redirect-uri",
+                REDIRECT_URI,
+                "--grant-type",
+                "authorization_code",
+                "--scope",
+                AUTHCODE_SCOPE,
+                "--access-token-format",
+                "opaque",
+            ],
         }
     }
 }
@@ -83,6 +107,7 @@ impl ClientRole {
 #[derive(Debug, Clone)]
 pub struct ClientCreds {
     pub id: String,
+    /// Empty for a public client.
     pub secret: String,
 }
 
@@ -170,7 +195,11 @@ pub fn provision(bin: &Path, database_url: &str) -> Result<Provisioned> {
             role,
             ClientCreds {
                 id: field("client_id")?,
-                secret: field("client_secret")?,
+                secret: if role.public() {
+                    String::new()
+                } else {
+                    field("client_secret")?
+                },
             },
         );
     }

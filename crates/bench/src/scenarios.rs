@@ -30,6 +30,11 @@ pub enum DriverKind {
     Password,
     /// introspection of one live token (smoke's stand-in for WrkIntrospect).
     Introspect,
+    /// The authorization code flow with PKCE, end to end (browser.rs); one
+    /// flow is one request. `sso: false`: a fresh browser each time (sign-in
+    /// with the password, Argon2id); `sso: true`: the browser stays signed
+    /// in, so only the first flow per connection signs in.
+    AuthCode { sso: bool },
 }
 
 /// What the access token must look like (checked on a sample request).
@@ -58,7 +63,10 @@ impl PeerMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Ready,
-    /// Not measurable yet; the reason is printed in the report.
+    /// Not measurable yet; the reason is printed in the report. (Every
+    /// scenario of the list is ready today; the variant stays for the next
+    /// one whose endpoint does not exist yet.)
+    #[allow(dead_code)]
     Pending(&'static str),
 }
 
@@ -146,15 +154,21 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "g",
-        title: "authorization code + PKCE, end to end",
-        load: Load::Driver(DriverKind::ClientCredentials { new_conn: false }),
-        client: ClientRole::CcOpaque,
+        title: "authorization code + PKCE, end to end, fresh browser (sign-in with Argon2id)",
+        load: Load::Driver(DriverKind::AuthCode { sso: false }),
+        client: ClientRole::AuthCodePublic,
         shape: TokenShape::Opaque,
         peer: None,
-        status: Status::Pending(
-            "needs a driver step for the browser part of the flow (GET /oauth/authorize, \
-             sign-in and consent forms) before the code exchange",
-        ),
+        status: Status::Ready,
+    },
+    Scenario {
+        id: "g-sso",
+        title: "authorization code + PKCE, end to end, signed-in browser (consent remembered)",
+        load: Load::Driver(DriverKind::AuthCode { sso: true }),
+        client: ClientRole::AuthCodePublic,
+        shape: TokenShape::Opaque,
+        peer: None,
+        status: Status::Ready,
     },
     Scenario {
         id: "h",
