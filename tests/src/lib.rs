@@ -48,6 +48,82 @@ pub fn chromium() -> PathBuf {
         .expect("chromium not found on PATH: install Debian's chromium (.ci/run does) or set PORTCULLIS_TEST_CHROMIUM")
 }
 
+/// Debian's Chromium ([`chromium`]), headless, for the browser tests to
+/// drive over the DevTools protocol.
+pub fn headless_chromium() -> headless_chrome::Browser {
+    headless_chrome::Browser::new(
+        headless_chrome::LaunchOptions::default_builder()
+            .path(Some(chromium()))
+            .headless(true)
+            .sandbox(false)
+            .idle_browser_timeout(Duration::from_secs(90))
+            .args(vec![
+                OsStr::new("--disable-gpu"),
+                OsStr::new("--no-first-run"),
+                OsStr::new("--disable-background-networking"),
+                OsStr::new("--disable-component-update"),
+                OsStr::new("--disable-sync"),
+                OsStr::new("--disable-quic"),
+            ])
+            .build()
+            .expect("launch options"),
+    )
+    .expect("Chromium starts")
+}
+
+/// Steps in a page of [`headless_chromium`], each waiting for its element.
+pub mod tab {
+    use headless_chrome::Tab;
+
+    /// Type `text` into the field, emptied first.
+    pub fn fill(tab: &Tab, selector: &str, text: &str) {
+        let e = tab.wait_for_element(selector).expect("the field");
+        e.call_js_fn("function () { this.value = ''; }", vec![], false)
+            .expect("emptied");
+        e.click().expect("focused");
+        tab.type_str(text).expect("typed");
+    }
+
+    pub fn click(tab: &Tab, selector: &str) {
+        tab.wait_for_element(selector)
+            .expect("the element")
+            .click()
+            .expect("clicked");
+    }
+
+    pub fn text_of(tab: &Tab, selector: &str) -> String {
+        tab.wait_for_element(selector)
+            .expect("the element")
+            .get_inner_text()
+            .expect("its text")
+    }
+}
+
+/// A one-page loopback server standing in for a native app's redirect
+/// listener (RFC 8252 §7.3): its port, and the path and query of the first
+/// `/cb` request it gets.
+pub fn redirect_listener() -> (u16, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(10) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 8192];
+            let n = std::io::Read::read(&mut stream, &mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\nSigned in; you may close");
+            if target.starts_with("/cb") {
+                let _ = tx.send(target);
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
 /// Run `node tests/node/<script>` with `env`, after checking that the npm
 /// `packages` it imports are installed (`scripts/test` runs `npm ci` in
 /// tests/node when one is missing). It must succeed and print one JSON line:
@@ -71,6 +147,63 @@ pub fn node_command(script: &str, packages: &[&str], env: &[(&str, &OsStr)]) -> 
     let mut cmd = Command::new("node");
     cmd.arg(dir.join(script)).envs(env.iter().copied());
     cmd
+}
+
+/// A node script that answers in JSON lines and may read lines on stdin
+/// (a callback URL, after the test has played the browser).
+pub struct NodeSession {
+    script: String,
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl NodeSession {
+    /// Start `node tests/node/<script>` ([`node_command`]).
+    pub fn start(script: &str, packages: &[&str], env: &[(&str, &OsStr)]) -> NodeSession {
+        let mut child = node_command(script, packages, env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take();
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        NodeSession {
+            script: script.to_string(),
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The next line it prints, parsed as JSON.
+    pub fn line(&mut self) -> Value {
+        let line = self
+            .lines
+            .next()
+            .unwrap_or_else(|| panic!("a line from {}", self.script))
+            .expect("readable");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// Write one line to its stdin, and close it.
+    pub fn send(&mut self, line: &str) {
+        let mut stdin = self.stdin.take().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to node");
+    }
+
+    /// Its last line, once it has exited successfully.
+    pub fn finish(mut self) -> Value {
+        self.stdin.take();
+        let last = self.line();
+        assert!(
+            self.child.wait().expect("node exits").success(),
+            "{} failed",
+            self.script
+        );
+        last
+    }
 }
 
 /// The output of a process that must succeed and print JSON: that JSON.
@@ -225,6 +358,26 @@ impl Server {
         Self::spawn(db, args, env, None)
     }
 
+    /// [`Server::start`] with the issuer `http://localhost:<port>`, for
+    /// what needs a domain (WebAuthn: an IP address cannot be an RP ID).
+    /// The port is picked free first, then given to the server.
+    pub fn start_localhost(db: &TestDb) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let issuer = format!("http://localhost:{port}");
+        let mut s = Self::spawn_at(
+            db,
+            &format!("127.0.0.1:{port}"),
+            &[],
+            &[("PORTCULLIS_ISSUER", &issuer)],
+            None,
+        );
+        s.base = issuer;
+        s
+    }
+
     /// [`Server::start_with`], keeping everything the server writes to
     /// stdout (after its first line) and stderr: [`Server::stop`] returns it.
     pub fn start_logged(db: &TestDb, env: &[(&str, &str)]) -> Server {
@@ -232,8 +385,18 @@ impl Server {
     }
 
     fn spawn(db: &TestDb, args: &[&str], env: &[(&str, &str)], log: Option<Log>) -> Server {
+        Self::spawn_at(db, "127.0.0.1:0", args, env, log)
+    }
+
+    fn spawn_at(
+        db: &TestDb,
+        bind: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<Log>,
+    ) -> Server {
         let mut cmd = command();
-        cmd.args(["--database-url", &db.url, "serve", "--bind", "127.0.0.1:0"])
+        cmd.args(["--database-url", &db.url, "serve", "--bind", bind])
             .args(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -414,6 +577,27 @@ pub fn browser_like() -> reqwest::blocking::Client {
         .expect("client")
 }
 
+/// The first `<form>` of `html` posting to a URL ending in `action` (a
+/// sign-in page also has the passkey form, with hidden fields of the same
+/// names), or all of `html` when there is none.
+fn first_form<'a>(html: &'a str, action: &str) -> &'a str {
+    let mut from = 0;
+    while let Some(i) = html[from..].find("<form") {
+        let start = from + i;
+        let tag_end = html[start..].find('>').map_or(html.len(), |e| start + e);
+        // Attribute values come HTML-escaped (`&#x2f;` for `/`).
+        let tag = html[start..tag_end].replace("&#x2f;", "/");
+        if tag.contains(&format!("{action}\"")) {
+            let end = html[start..]
+                .find("</form>")
+                .map_or(html.len(), |e| start + e);
+            return &html[start..end];
+        }
+        from = tag_end;
+    }
+    html
+}
+
 /// Submit the form on `html` to `action` with extra fields.
 pub fn submit(
     http: &reqwest::blocking::Client,
@@ -422,7 +606,7 @@ pub fn submit(
     action: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::blocking::Response {
-    let mut form = hidden_fields(html);
+    let mut form = hidden_fields(first_form(html, action));
     for (k, v) in extra {
         form.push((k.to_string(), v.to_string()));
     }
@@ -621,4 +805,237 @@ pub fn device_sign_in_and_answer(
     );
     assert_eq!(done.status(), 200, "the done page");
     done.text().expect("done page")
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 standing in for a client's web
+/// server (client ID metadata documents, a `jwks_uri`): canned answers per
+/// path, counted.
+pub mod doc_server {
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    /// One canned answer of the document server.
+    #[derive(Clone)]
+    pub struct Reply {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+        /// Send `Content-Length` (else the body ends when the connection closes).
+        pub length: bool,
+    }
+
+    impl Reply {
+        pub fn json(doc: &Value, cache_control: &str) -> Reply {
+            Reply {
+                status: 200,
+                headers: vec![
+                    ("Content-Type".into(), "application/json".into()),
+                    ("Cache-Control".into(), cache_control.into()),
+                ],
+                body: serde_json::to_vec(doc).unwrap(),
+                length: true,
+            }
+        }
+    }
+
+    /// A tiny HTTP/1.1 server on 127.0.0.1: one canned answer per path; it
+    /// counts connections and requests per path.
+    pub struct DocServer {
+        pub port: u16,
+        replies: Arc<Mutex<HashMap<String, Reply>>>,
+        hits: Arc<Mutex<HashMap<String, usize>>>,
+        connections: Arc<AtomicUsize>,
+    }
+
+    impl DocServer {
+        pub fn start() -> DocServer {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let replies: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
+            let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+            let connections = Arc::new(AtomicUsize::new(0));
+            let (r, h, c) = (replies.clone(), hits.clone(), connections.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    c.fetch_add(1, Ordering::SeqCst);
+                    let (r, h) = (r.clone(), h.clone());
+                    std::thread::spawn(move || serve(stream, &r, &h));
+                }
+            });
+            DocServer {
+                port,
+                replies,
+                hits,
+                connections,
+            }
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("http://127.0.0.1:{}{path}", self.port)
+        }
+
+        pub fn set(&self, path: &str, reply: Reply) {
+            self.replies.lock().unwrap().insert(path.into(), reply);
+        }
+
+        pub fn hits(&self, path: &str) -> usize {
+            self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        }
+
+        pub fn connections(&self) -> usize {
+            self.connections.load(Ordering::SeqCst)
+        }
+    }
+
+    fn serve(
+        mut stream: TcpStream,
+        replies: &Mutex<HashMap<String, Reply>>,
+        hits: &Mutex<HashMap<String, usize>>,
+    ) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let path = head.split(' ').nth(1).unwrap_or("").to_string();
+        *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+        let reply = replies
+            .lock()
+            .unwrap()
+            .get(&path)
+            .cloned()
+            .unwrap_or(Reply {
+                status: 404,
+                headers: vec![],
+                body: vec![],
+                length: true,
+            });
+        let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
+        for (k, v) in &reply.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if reply.length {
+            out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+        }
+        out.push_str("\r\n");
+        let _ = stream.write_all(out.as_bytes());
+        let _ = stream.write_all(&reply.body);
+        let _ = stream.flush();
+    }
+}
+
+/// Keys of a `private_key_jwt` client (RFC 7523 §2.2), made fresh for each
+/// test, and the assertions it signs with them.
+pub mod client_keys {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::{json, Value};
+
+    /// RFC 7523 §2.2's `client_assertion_type`.
+    pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+    pub struct ClientKey {
+        pub kid: String,
+        pub alg: Algorithm,
+        /// The public key, as a JWK with `kid`.
+        pub jwk: Value,
+        key: EncodingKey,
+    }
+
+    impl ClientKey {
+        /// A new P-256 key (ES256).
+        pub fn es256(kid: &str) -> ClientKey {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .expect("P-256 key");
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .expect("P-256 key");
+            // An uncompressed point: 0x04, x, y.
+            let point = pair.public_key().as_ref();
+            ClientKey {
+                kid: kid.into(),
+                alg: Algorithm::ES256,
+                jwk: json!({
+                    "kty": "EC", "crv": "P-256", "kid": kid,
+                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+                }),
+                key: EncodingKey::from_ec_der(pkcs8.as_ref()),
+            }
+        }
+
+        /// A new Ed25519 key (EdDSA).
+        pub fn ed25519(kid: &str) -> ClientKey {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("Ed25519 key");
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("Ed25519 key");
+            ClientKey {
+                kid: kid.into(),
+                alg: Algorithm::EdDSA,
+                jwk: json!({
+                    "kty": "OKP", "crv": "Ed25519", "kid": kid,
+                    "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+                }),
+                key: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            }
+        }
+
+        /// A JWK Set of these keys' public halves.
+        pub fn jwks(keys: &[&ClientKey]) -> Value {
+            json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+        }
+
+        /// `claims` signed with this key, its `kid` in the header.
+        pub fn sign(&self, claims: &Value) -> String {
+            let mut header = Header::new(self.alg);
+            header.kid = Some(self.kid.clone());
+            jsonwebtoken::encode(&header, claims, &self.key).expect("sign")
+        }
+
+        /// A good assertion of `client_id` for `aud`, living a minute.
+        pub fn assertion(&self, client_id: &str, aud: &str, jti: &str) -> String {
+            self.sign(&claims(client_id, aud, jti))
+        }
+    }
+
+    /// RFC 7523 §3's claims: `iss` = `sub` = the client, `aud`, `exp` a
+    /// minute ahead, `iat`, `jti`.
+    pub fn claims(client_id: &str, aud: &str, jti: &str) -> Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        json!({
+            "iss": client_id, "sub": client_id, "aud": aud,
+            "exp": now + 60, "iat": now, "jti": jti,
+        })
+    }
+
+    /// The form members that carry `assertion`.
+    pub fn form(assertion: &str) -> [(&'static str, &str); 2] {
+        [
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion),
+        ]
+    }
 }

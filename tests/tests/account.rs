@@ -102,6 +102,57 @@ fn refresh(s: &Server, c: &TestClient, rt: &str) -> (u16, Value) {
     )
 }
 
+const VERIFIER: &str = "a-verifier-that-is-long-enough-for-pkce-0123456789";
+const CALLBACK: &str = "http://127.0.0.1:4321/cb";
+
+/// `app`'s authorization request for `scope` (PKCE S256 with [`VERIFIER`]).
+fn authorize_url(s: &Server, app: &TestClient, scope: &str) -> reqwest::Url {
+    use base64::Engine;
+    use sha2::Digest;
+    let challenge =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER));
+    reqwest::Url::parse_with_params(
+        &s.url("/oauth/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", app.id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("scope", scope),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap()
+}
+
+/// Approve `authorize` on the consent page of a browser that is signed
+/// in already; the code.
+fn approved_code(http: &Client, s: &Server, authorize: &reqwest::Url) -> String {
+    let consent = http.get(authorize.clone()).send().unwrap().text().unwrap();
+    assert!(
+        consent.contains("value=\"approve\""),
+        "signed in already: consent"
+    );
+    let done = portcullis_e2e::submit(
+        http,
+        &s.base,
+        &consent,
+        "/oauth/authorize/consent",
+        &[("consent", "approve")],
+    );
+    param(&location_params(&done), "code").unwrap().to_string()
+}
+
+/// The token request that redeems `code` from [`approved_code`].
+fn redeem(code: &str) -> [(&str, &str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ]
+}
+
 /// The text between `start` and the next `end`, after `after`.
 fn between<'a>(html: &'a str, after: &str, start: &str, end: &str) -> &'a str {
     let from = html.find(after).unwrap_or(0);
@@ -403,45 +454,9 @@ fn sessions_consents_password_change_tokens_and_admin() {
         );
 
         // A consent through the authorization pages (same browser session), then withdrawn.
-        let verifier = "a-verifier-that-is-long-enough-for-pkce-0123456789";
-        use base64::Engine;
-        use sha2::Digest;
-        let challenge =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
-        let authorize = reqwest::Url::parse_with_params(
-            &s.url("/oauth/authorize"),
-            &[
-                ("response_type", "code"),
-                ("client_id", app.id.as_str()),
-                ("redirect_uri", "http://127.0.0.1:4321/cb"),
-                ("scope", "openid offline_access"),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .unwrap();
-        let consent = http.get(authorize.clone()).send().unwrap().text().unwrap();
-        assert!(
-            consent.contains("value=\"approve\""),
-            "signed in already: consent"
-        );
-        let done = portcullis_e2e::submit(
-            &http,
-            &s.base,
-            &consent,
-            "/oauth/authorize/consent",
-            &[("consent", "approve")],
-        );
-        let code = param(&location_params(&done), "code").unwrap().to_string();
-        let (status, tokens) = s.token(
-            Some(&app),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "http://127.0.0.1:4321/cb"),
-                ("code_verifier", verifier),
-            ],
-        );
+        let authorize = authorize_url(&s, &app, "openid offline_access");
+        let code = approved_code(&http, &s, &authorize);
+        let (status, tokens) = s.token(Some(&app), &redeem(&code));
         assert_eq!(status, 200, "{tokens}");
         let (_, page) = get(&http, &s, "/account/consents");
         assert!(
@@ -599,5 +614,147 @@ fn sessions_consents_password_change_tokens_and_admin() {
         assert_eq!(res.status(), 303);
         let (_, html) = get(&http, &s, "/account");
         assert!(html.contains("/account/login"));
+    }
+}
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const TV: &str = "tv-box/2.0 (living room) <b>x</b>";
+
+/// A browser without JavaScript that names itself `ua`.
+fn browser_named(ua: &str) -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(ua)
+        .build()
+        .unwrap()
+}
+
+/// POST /oauth/token from software that names itself `ua`.
+fn token_as(s: &Server, ua: &str, c: &TestClient, form: &[(&str, &str)]) -> Value {
+    let res = browser_named(ua)
+        .post(s.url("/oauth/token"))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .form(form)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().unwrap()
+}
+
+/// The row of the sessions page for session `sid`.
+fn session_row<'a>(page: &'a str, sid: &str) -> &'a str {
+    between(page, &format!("data-session=\"{sid}\""), ">", "</tr>")
+}
+
+#[test]
+fn sessions_and_browsers_show_the_device_they_started_from() {
+    for db in databases() {
+        let ops = add_client(
+            &db,
+            &["--grant-type", "password", "--scope", "openid admin"],
+        );
+        let app = add_client(
+            &db,
+            &[
+                "--redirect-uri",
+                "http://127.0.0.1/cb",
+                "--grant-type",
+                "authorization_code",
+                "--scope",
+                "openid",
+            ],
+        );
+        let (bob_id, _) = add_user(&db, "bob", "pw", &[]);
+        add_user(&db, "root", "root pw", &["--admin"]);
+        let s = Server::start(&db);
+        let password = |ua: &str, user: &str, pw: &str, scope: &str| {
+            let form = [
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", pw),
+                ("scope", scope),
+            ];
+            token_as(&s, ua, &ops, &form)
+        };
+
+        // Bob signs in with Firefox, and on a second browser.
+        let http = browser_named(FIREFOX);
+        signed_in(&http, &s, "bob", "pw");
+        let other = browser_named(CHROME_WINDOWS);
+        signed_in(&other, &s, "bob", "pw");
+
+        // A password grant from a TV box: shown as that software, escaped.
+        let tv = password(TV, "bob", "pw", "openid");
+        let tv_sid = tv["session_state"].as_str().unwrap();
+        // A User-Agent with a control character, over 200 characters.
+        let long = format!("long\tagent/{}", "x".repeat(300));
+        let kept: String = long.replace('\t', "").chars().take(200).collect();
+        let long_sid = password(&long, "bob", "pw", "openid")["session_state"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // The code flow in Firefox, redeemed by the app's HTTP library: the
+        // session is shown as the browser that signed in.
+        let code = approved_code(&http, &s, &authorize_url(&s, &app, "openid"));
+        let tokens = token_as(&s, "app-http/1.0", &app, &redeem(&code));
+        let code_sid = tokens["session_state"].as_str().unwrap();
+
+        let (status, page) = get(&http, &s, "/account/sessions");
+        assert_eq!(status, 200);
+        let row = session_row(&page, tv_sid);
+        assert!(
+            row.contains("tv-box/2.0 (living room) &lt;b&gt;x&lt;/b&gt;"),
+            "{row}"
+        );
+        assert!(!page.contains("<b>x</b>"), "escaped");
+        let row = session_row(&page, code_sid);
+        assert!(row.contains(">Firefox on Linux<"), "{row}");
+        assert!(row.contains(&format!("title=\"{FIREFOX}\"")), "{row}");
+        assert!(!row.contains("app-http"), "{row}");
+        assert!(session_row(&page, &long_sid).contains(&kept));
+
+        // The signed-in browsers, this one marked.
+        let browsers = between(&page, "id=\"browsers\"", ">", "</table>");
+        let current = between(browsers, "class=\"current\"", ">", "</tr>");
+        assert!(current.contains(">Firefox on Linux<"), "{browsers}");
+        assert!(current.contains("this browser"), "{browsers}");
+        assert!(browsers.contains(">Chrome on Windows<"), "{browsers}");
+        assert_eq!(browsers.matches("this browser").count(), 1);
+
+        // The admin API gives the stored User-Agent.
+        let admin = password("admin-cli", "root", "root pw", "admin");
+        let listed: Value = s
+            .http
+            .get(s.url(&format!("/admin/api/users/{bob_id}/sessions")))
+            .bearer_auth(admin["access_token"].as_str().unwrap())
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let agent_of = |sid: &str| {
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == sid)
+                .map(|i| i["user_agent"].clone())
+                .unwrap_or_else(|| panic!("{sid} listed: {listed}"))
+        };
+        assert_eq!(agent_of(tv_sid), TV);
+        assert_eq!(agent_of(code_sid), FIREFOX);
+        assert_eq!(agent_of(&long_sid), kept.as_str());
+
+        // Ending every session signs the other browser out: it leaves the list.
+        let res = post(&http, &s, "/account/sessions/end", &page, &[("all", "on")]);
+        assert_eq!(res.status(), 303);
+        let (_, page) = get(&http, &s, "/account/sessions");
+        let browsers = between(&page, "id=\"browsers\"", ">", "</table>");
+        assert!(!browsers.contains("Chrome on Windows"), "{browsers}");
+        assert!(browsers.contains("this browser"), "{browsers}");
+        let (_, other_page) = get(&other, &s, "/account/sessions");
+        assert!(other_page.contains("/account/login"), "signed out");
     }
 }

@@ -5,66 +5,16 @@
 //! authorization grant (RFC 8628): Chromium opens `verification_uri_complete`,
 //! signs in and approves, and the device's poll gets the tokens.
 
-use std::ffi::OsStr;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use headless_chrome::{Browser, LaunchOptions};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
-use portcullis_e2e::{add_client, add_user, chromium, databases, Server, TestDb};
-
-/// A one-page loopback server standing in for a native app's redirect
-/// listener (RFC 8252 §7.3). Sends the path and query of the first `/cb`
-/// request.
-fn redirect_listener() -> (u16, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(10) {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 8192];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\nSigned in; you may close");
-            if target.starts_with("/cb") {
-                let _ = tx.send(target);
-                return;
-            }
-        }
-    });
-    (port, rx)
-}
-
-/// Debian's Chromium, headless.
-fn headless() -> Browser {
-    Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(chromium()))
-            .headless(true)
-            .sandbox(false)
-            .idle_browser_timeout(Duration::from_secs(60))
-            .args(vec![
-                OsStr::new("--disable-gpu"),
-                OsStr::new("--no-first-run"),
-                OsStr::new("--disable-background-networking"),
-                OsStr::new("--disable-component-update"),
-                OsStr::new("--disable-sync"),
-                OsStr::new("--disable-quic"),
-            ])
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-}
+use portcullis_e2e::{
+    add_client, add_user, databases, headless_chromium, redirect_listener, Server, TestDb,
+};
 
 #[test]
 fn chromium_signs_in_with_totp_consents_and_the_rp_verifies_the_id_token() {
@@ -113,7 +63,7 @@ fn chromium_signs_in_with_totp_consents_and_the_rp_verifies_the_id_token() {
         .url();
 
     // The person, in a real browser.
-    let browser = headless();
+    let browser = headless_chromium();
     let tab = browser.new_tab().unwrap();
     tab.set_default_timeout(Duration::from_secs(20));
     tab.navigate_to(url.as_str())
@@ -260,7 +210,7 @@ fn chromium_approves_a_device_and_the_device_poll_gets_tokens() {
         assert_eq!(poll().1["error"], "authorization_pending");
 
         // The person opens the complete URI: the code is filled in.
-        let browser = headless();
+        let browser = headless_chromium();
         let tab = browser.new_tab().unwrap();
         tab.set_default_timeout(Duration::from_secs(20));
         tab.navigate_to(d["verification_uri_complete"].as_str().unwrap())

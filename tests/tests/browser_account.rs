@@ -1,13 +1,14 @@
 //! The account pages in a real headless Chromium (no JavaScript needed, none
 //! run): TOTP enrolment read off the page, a recovery code signing in once
-//! and refused the second time (and on the password grant), ending another
-//! session from the list (its refresh token dies), and a password change.
+//! and refused the second time (and on the password grant), this browser
+//! listed as what its User-Agent says, ending another session from the
+//! list (its refresh token dies), and a password change.
 
-use std::ffi::OsStr;
 use std::time::Duration;
 
-use headless_chrome::{Browser, LaunchOptions, Tab};
-use portcullis_e2e::{add_client, add_user, chromium, Server, TestClient, TestDb};
+use headless_chrome::Tab;
+use portcullis_e2e::tab::{click, fill, text_of};
+use portcullis_e2e::{add_client, add_user, headless_chromium, Server, TestClient, TestDb};
 use serde_json::Value;
 
 fn now() -> i64 {
@@ -15,43 +16,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-fn browser() -> Browser {
-    Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(chromium()))
-            .headless(true)
-            .sandbox(false)
-            .idle_browser_timeout(Duration::from_secs(90))
-            .args(vec![
-                OsStr::new("--disable-gpu"),
-                OsStr::new("--no-first-run"),
-                OsStr::new("--disable-background-networking"),
-                OsStr::new("--disable-component-update"),
-                OsStr::new("--disable-sync"),
-                OsStr::new("--disable-quic"),
-            ])
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-fn fill(tab: &Tab, selector: &str, text: &str) {
-    tab.wait_for_element(selector).unwrap().click().unwrap();
-    tab.type_str(text).unwrap();
-}
-
-fn click(tab: &Tab, selector: &str) {
-    tab.wait_for_element(selector).unwrap().click().unwrap();
-}
-
-fn text_of(tab: &Tab, selector: &str) -> String {
-    tab.wait_for_element(selector)
-        .unwrap()
-        .get_inner_text()
-        .unwrap()
 }
 
 /// The sign-in form is on screen: sign in with a password.
@@ -90,7 +54,7 @@ fn chromium_enrols_totp_uses_a_recovery_code_once_ends_a_session_and_changes_the
     );
     add_user(&db, "alice", "correct horse", &[]);
     let s = Server::start(&db);
-    let browser = browser();
+    let browser = headless_chromium();
     let tab = browser.new_tab().unwrap();
     tab.set_default_timeout(Duration::from_secs(20));
 
@@ -151,6 +115,15 @@ fn chromium_enrols_totp_uses_a_recovery_code_once_ends_a_session_and_changes_the
     assert_eq!(grant(&s, &c, "correct horse", &codes[2]).0, 400, "spent");
     let sid = one["session_state"].as_str().unwrap();
     tab.navigate_to(&s.url("/account/sessions")).unwrap();
+    // This browser is listed, marked, as what its User-Agent says it is.
+    let this = tab
+        .wait_for_element("#browsers tr.current td.device")
+        .unwrap();
+    let full = this.get_attribute_value("title").unwrap().unwrap();
+    let shown = this.get_inner_text().unwrap();
+    assert!(full.contains("Chrome/"), "{full}");
+    assert_eq!(shown, portcullis_core::user_agent::describe(&full));
+    assert!(shown.contains("Chrome on Linux"), "{shown}");
     click(&tab, &format!("button[id='end-{sid}']"));
     let notice = text_of(&tab, "p.notice");
     assert!(notice.contains("ended"), "{notice}");

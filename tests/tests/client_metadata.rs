@@ -6,14 +6,11 @@
 //! guard without that setting (nothing fetched); every refusal the draft
 //! asks for; and the cache.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
+use portcullis_e2e::client_keys::{self, ClientKey};
+use portcullis_e2e::doc_server::{DocServer, Reply};
 use portcullis_e2e::{
     add_user, approve, browser_like, databases, location_params, param, sign_in, verify_jwt,
     Server, TestDb,
@@ -32,128 +29,11 @@ fn challenge(v: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
 }
 
-/// One canned answer of the document server.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    /// Send `Content-Length` (else the body ends when the connection closes).
-    length: bool,
-}
-
-impl Reply {
-    fn json(doc: &Value, cache_control: &str) -> Reply {
-        Reply {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("Cache-Control".into(), cache_control.into()),
-            ],
-            body: serde_json::to_vec(doc).unwrap(),
-            length: true,
-        }
-    }
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1: one canned answer per path; it
-/// counts connections and requests per path.
-struct DocServer {
-    port: u16,
-    replies: Arc<Mutex<HashMap<String, Reply>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-    connections: Arc<AtomicUsize>,
-}
-
-impl DocServer {
-    fn start() -> DocServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let replies: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (r, h, c) = (replies.clone(), hits.clone(), connections.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                c.fetch_add(1, Ordering::SeqCst);
-                let (r, h) = (r.clone(), h.clone());
-                std::thread::spawn(move || serve(stream, &r, &h));
-            }
-        });
-        DocServer {
-            port,
-            replies,
-            hits,
-            connections,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn set(&self, path: &str, reply: Reply) {
-        self.replies.lock().unwrap().insert(path.into(), reply);
-    }
-
-    /// Serve a valid document for `path` (its `client_id` is its URL).
-    fn document(&self, path: &str, extra: Value, cache_control: &str) -> String {
-        let id = self.url(path);
-        self.set(path, Reply::json(&doc(&id, extra), cache_control));
-        id
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-fn serve(
-    mut stream: TcpStream,
-    replies: &Mutex<HashMap<String, Reply>>,
-    hits: &Mutex<HashMap<String, usize>>,
-) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let path = head.split(' ').nth(1).unwrap_or("").to_string();
-    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let reply = replies
-        .lock()
-        .unwrap()
-        .get(&path)
-        .cloned()
-        .unwrap_or(Reply {
-            status: 404,
-            headers: vec![],
-            body: vec![],
-            length: true,
-        });
-    let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", reply.status);
-    for (k, v) in &reply.headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if reply.length {
-        out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
-    }
-    out.push_str("\r\n");
-    let _ = stream.write_all(out.as_bytes());
-    let _ = stream.write_all(&reply.body);
-    let _ = stream.flush();
+/// Serve a valid document for `path` on `docs` (its `client_id` is its URL).
+fn document(docs: &DocServer, path: &str, extra: Value, cache_control: &str) -> String {
+    let id = docs.url(path);
+    docs.set(path, Reply::json(&doc(&id, extra), cache_control));
+    id
 }
 
 /// A client metadata document for `client_id`, with `extra` members
@@ -257,7 +137,7 @@ fn refresh(s: &Server, client_id: &str, refresh_token: &str) -> (u16, Value) {
 fn a_document_client_goes_through_the_code_flow_refresh_and_revocation() {
     for db in databases() {
         let docs = DocServer::start();
-        let id = docs.document("/client.json", json!({}), "max-age=3600");
+        let id = document(&docs, "/client.json", json!({}), "max-age=3600");
         add_user(&db, "alice", "pw", &["--email", "alice@example.com"]);
         let s = Server::start_with(&db, &[], &[DEV]);
         let meta = s.get_json("/.well-known/oauth-authorization-server");
@@ -328,11 +208,71 @@ fn a_document_client_goes_through_the_code_flow_refresh_and_revocation() {
     }
 }
 
+/// RFC 7523 §2.2 for a document client: the document publishes its keys
+/// (`jwks_uri`, on the same host); the code is exchanged with an assertion,
+/// and the client alone (no assertion) is refused.
+#[test]
+fn a_document_client_may_authenticate_with_private_key_jwt() {
+    for db in databases() {
+        let docs = DocServer::start();
+        let key = ClientKey::es256("doc-key");
+        docs.set(
+            "/jwks.json",
+            Reply::json(&ClientKey::jwks(&[&key]), "max-age=3600"),
+        );
+        let id = document(
+            &docs,
+            "/signed.json",
+            json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": docs.url("/jwks.json"),
+            }),
+            "max-age=3600",
+        );
+        add_user(&db, "alice", "pw", &["--email", "alice@example.com"]);
+        let s = Server::start_with(&db, &[], &[DEV]);
+        let http = browser_like();
+        let code = sign_in_and_approve(&s, &http, &id);
+        // The client alone is no longer enough.
+        let (status, body) = exchange(&s, &id, &code);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{body}"
+        );
+        // The refused attempt did not use the code up.
+        let assertion = key.assertion(&id, &s.issuer, "doc-1");
+        let mut fields = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        fields.extend_from_slice(&client_keys::form(&assertion));
+        let (status, tokens) = token(&s, &fields);
+        assert_eq!(status, 200, "{tokens}");
+        assert!(tokens["refresh_token"].is_string());
+        // A refresh, with a new assertion; the used one is refused.
+        let rt = tokens["refresh_token"].as_str().unwrap();
+        let again = key.assertion(&id, &s.issuer, "doc-2");
+        let mut fields = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
+        fields.extend_from_slice(&client_keys::form(&again));
+        let (status, body) = token(&s, &fields);
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = token(&s, &fields);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+        assert_eq!(docs.hits("/jwks.json"), 1, "the key set is cached");
+    }
+}
+
 #[test]
 fn without_the_development_setting_private_addresses_are_never_fetched() {
     let db = TestDb::sqlite();
     let docs = DocServer::start();
-    docs.document("/client.json", json!({}), "max-age=3600");
+    document(&docs, "/client.json", json!({}), "max-age=3600");
     let port = docs.port;
     let s = Server::start(&db);
     // Plain http: refused on its face.
@@ -397,7 +337,7 @@ fn documents_that_break_the_rules_are_refused() {
         streamed.length = false;
         docs.set("/big-stream.json", streamed);
         // A redirect to a valid document: not followed.
-        let target = docs.document("/target.json", json!({}), "max-age=60");
+        let target = document(&docs, "/target.json", json!({}), "max-age=60");
         docs.set(
             "/moved.json",
             Reply {
@@ -412,27 +352,32 @@ fn documents_that_break_the_rules_are_refused() {
         html.headers[0].1 = "text/html".into();
         docs.set("/page.json", html);
         // Shared secrets; no redirect URIs; a secret in the document.
-        docs.document(
+        document(
+            &docs,
             "/secret-method.json",
             json!({"token_endpoint_auth_method": "client_secret_basic"}),
             "max-age=60",
         );
-        docs.document(
+        document(
+            &docs,
             "/jwt-method.json",
             json!({"token_endpoint_auth_method": "private_key_jwt"}),
             "max-age=60",
         );
-        docs.document(
+        document(
+            &docs,
             "/no-redirects.json",
             json!({"redirect_uris": null}),
             "max-age=60",
         );
-        docs.document(
+        document(
+            &docs,
             "/bad-redirect.json",
             json!({"redirect_uris": ["http://app.example/cb"]}),
             "max-age=60",
         );
-        docs.document(
+        document(
+            &docs,
             "/with-secret.json",
             json!({"client_secret": "s3cret"}),
             "max-age=60",
@@ -446,7 +391,7 @@ fn documents_that_break_the_rules_are_refused() {
             ("/page.json", "JSON"),
             ("/missing.json", "HTTP 404"),
             ("/secret-method.json", "shared secret"),
-            ("/jwt-method.json", "private_key_jwt is not supported yet"),
+            ("/jwt-method.json", "needs jwks or jwks_uri"),
             ("/no-redirects.json", "redirect_uris"),
             ("/bad-redirect.json", "use https"),
             ("/with-secret.json", "client_secret"),
@@ -475,7 +420,8 @@ fn documents_that_break_the_rules_are_refused() {
         );
 
         // The known quirk is tolerated: a list of supported methods with none.
-        let quirk = docs.document(
+        let quirk = document(
+            &docs,
             "/quirk.json",
             json!({"token_endpoint_auth_methods_supported": ["private_key_jwt", "none"]}),
             "max-age=60",
@@ -499,8 +445,8 @@ fn documents_that_break_the_rules_are_refused() {
 fn no_store_is_cached_for_the_minimum() {
     let db = TestDb::sqlite();
     let docs = DocServer::start();
-    let id = docs.document("/client.json", json!({}), "no-store");
-    let zero = docs.document("/zero.json", json!({}), "max-age=0");
+    let id = document(&docs, "/client.json", json!({}), "no-store");
+    let zero = document(&docs, "/zero.json", json!({}), "max-age=0");
     let s = Server::start_with(&db, &[], &[DEV]);
     for client_id in [&id, &zero, &id, &zero] {
         let res = browser_like()
@@ -525,7 +471,7 @@ fn no_store_is_cached_for_the_minimum() {
 fn a_stale_document_is_fetched_again_and_a_broken_one_stops_refresh() {
     let db = TestDb::sqlite();
     let docs = DocServer::start();
-    let id = docs.document("/client.json", json!({}), "max-age=3600");
+    let id = document(&docs, "/client.json", json!({}), "max-age=3600");
     add_user(&db, "alice", "pw", &[]);
     let s = Server::start_with(
         &db,
@@ -565,7 +511,7 @@ fn a_stale_document_is_fetched_again_and_a_broken_one_stops_refresh() {
     refused_page(&s, &id, "does not match");
 
     // Fixed again: the refresh token (untouched by the refusals) works.
-    docs.document("/client.json", json!({}), "max-age=3600");
+    document(&docs, "/client.json", json!({}), "max-age=3600");
     std::thread::sleep(Duration::from_millis(1100));
     let (status, body) = refresh(&s, &id, &rt);
     assert_eq!(status, 200, "{body}");
@@ -575,7 +521,7 @@ fn a_stale_document_is_fetched_again_and_a_broken_one_stops_refresh() {
 fn when_turned_off_a_client_id_url_is_an_unknown_client() {
     let db = TestDb::sqlite();
     let docs = DocServer::start();
-    let id = docs.document("/client.json", json!({}), "max-age=3600");
+    let id = document(&docs, "/client.json", json!({}), "max-age=3600");
     let s = Server::start_with(
         &db,
         &[],

@@ -5,14 +5,10 @@
 //! against the real binary. `scripts/test` installs
 //! it (`npm ci` in tests/node) when missing.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
-
 use portcullis_e2e::{
-    add_client, add_user, answer_device, browser_like, databases, node_command, node_script,
-    sign_in_and_approve, Server,
+    add_client, add_user, answer_device, browser_like, databases, node_script, sign_in_and_approve,
+    NodeSession, Server,
 };
-use serde_json::Value;
 
 #[test]
 fn openid_client_discovers_gets_introspects_and_revokes() {
@@ -70,27 +66,15 @@ fn openid_client_device_authorization_grant() {
         );
         let (user_id, _) = add_user(&db, "alice", "pw", &[]);
         let s = Server::start(&db);
-        let mut child = node_command(
+        let mut node = NodeSession::start(
             "device.mjs",
             &["openid-client"],
             &[
                 ("PORTCULLIS_ISSUER", s.issuer.as_ref()),
                 ("CLIENT_ID", c.id.as_ref()),
             ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut next = || -> Value {
-            let line = lines
-                .next()
-                .expect("a line from device.mjs")
-                .expect("readable");
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
-        };
-        let started = next();
+        );
+        let started = node.line();
         assert_eq!(
             started["device_authorization_endpoint"],
             format!("{}/oauth/device_authorization", s.issuer)
@@ -101,8 +85,7 @@ fn openid_client_device_authorization_grant() {
         let done = answer_device(&s, &browser_like(), user_code, "alice", "pw", true);
         assert!(done.contains("Device connected"), "{done}");
 
-        let seen = next();
-        assert!(child.wait().expect("node exits").success());
+        let seen = node.finish();
         assert_eq!(seen["sub"], user_id.as_str());
         assert_eq!(seen["iss"], s.issuer.as_str());
         assert_eq!(seen["aud"], c.id.as_str());
@@ -134,7 +117,7 @@ fn openid_client_pushed_authorization_request() {
         );
         let (user_id, _) = add_user(&db, "alice", "pw", &[]);
         let s = Server::start(&db);
-        let mut child = node_command(
+        let mut node = NodeSession::start(
             "par.mjs",
             &["openid-client"],
             &[
@@ -143,22 +126,8 @@ fn openid_client_pushed_authorization_request() {
                 ("CLIENT_SECRET", c.secret.as_deref().unwrap().as_ref()),
                 ("REDIRECT_URI", cb.as_ref()),
             ],
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-        let mut stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut next = || -> Value {
-            let line = lines
-                .next()
-                .expect("a line from par.mjs")
-                .expect("readable");
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
-        };
-        let started = next();
+        );
+        let started = node.line();
         assert_eq!(
             started["pushed_authorization_request_endpoint"],
             format!("{}/oauth/par", s.issuer)
@@ -175,11 +144,9 @@ fn openid_client_pushed_authorization_request() {
         assert_eq!(done.status(), 303);
         let location = done.headers()["location"].to_str().unwrap().to_string();
         assert!(location.starts_with(cb), "{location}");
-        writeln!(stdin, "{location}").unwrap();
-        drop(stdin);
+        node.send(&location);
 
-        let seen = next();
-        assert!(child.wait().expect("node exits").success());
+        let seen = node.finish();
         assert_eq!(seen["sub"], user_id.as_str());
         assert_eq!(seen["iss"], s.issuer.as_str());
         assert_eq!(seen["aud"], c.id.as_str());

@@ -318,7 +318,9 @@ fn defaults_apply_and_unknown_members_are_ignored() {
         ),
         (Some("app"), Some("1.0"))
     );
-    for ignored in ["resource", "jwks_uri", "client_name#ja-Jpan-JP", "dynamic"] {
+    // jwks_uri is understood now (private_key_jwt) and repeated (RFC 7591 §3.2.1).
+    assert_eq!(reg["jwks_uri"], "https://app.example/jwks");
+    for ignored in ["resource", "client_name#ja-Jpan-JP", "dynamic"] {
         assert!(reg.get(ignored).is_none(), "{ignored} echoed");
     }
     // A private-use scheme (RFC 8252 §7.1) is native too.

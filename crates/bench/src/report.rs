@@ -72,6 +72,10 @@ pub struct Report {
     pub cores: usize,
     pub versions: Vec<(String, String)>,
     pub portcullis_rss_after_start_kib: u64,
+    /// Spawn to first answer, restarted with signing keys in place.
+    pub portcullis_ready_ms: f64,
+    /// The same on the first start (which generates the keys).
+    pub portcullis_ready_first_start_ms: f64,
     pub rows: Vec<Row>,
     pub pending: Vec<Pending>,
     pub skipped: Vec<String>,
@@ -122,6 +126,13 @@ impl Report {
             self.threads,
             self.nice,
             self.cores
+        );
+        let _ = writeln!(
+            s,
+            "Portcullis: ready {:.0} ms after start with its keys in place ({:.0} ms on the first start, which made them); RSS after start {} MB.\n",
+            self.portcullis_ready_ms,
+            self.portcullis_ready_first_start_ms,
+            mb(self.portcullis_rss_after_start_kib)
         );
         let with_db = self.rows.iter().any(|r| r.db_cpu_us_per_req.is_some());
         let (db_head, db_rule) = if with_db {

@@ -27,6 +27,9 @@ pub struct ServerGuard {
     pid: u32,
     pub base_url: String,
     pub log: PathBuf,
+    /// From spawning the process to its first answer (the listening line,
+    /// then a `200` for the OpenID configuration).
+    pub ready_after: Duration,
 }
 
 impl ServerGuard {
@@ -141,6 +144,7 @@ pub fn start_portcullis(
 ) -> Result<ServerGuard> {
     let log = dir.join("portcullis.log");
     let err = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let spawned = Instant::now();
     let mut child = wrapped(limit, bin)
         .arg("--database-url")
         .arg(database_url)
@@ -160,6 +164,7 @@ pub fn start_portcullis(
         pid,
         base_url: String::new(),
         log,
+        ready_after: Duration::ZERO,
     };
 
     let (tx, rx) = mpsc::channel();
@@ -196,7 +201,32 @@ pub fn start_portcullis(
     }
     guard.pid = server_pid(guard.wrapper.id());
     guard.base_url = format!("http://{addr}");
+    first_answer(addr)?;
+    guard.ready_after = spawned.elapsed();
     Ok(guard)
+}
+
+/// One `GET /.well-known/openid-configuration` answered `200`, over a
+/// plain socket (no client library warm-up in the figure).
+fn first_answer(addr: SocketAddr) -> Result<()> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {addr}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        conn,
+        "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head)
+        .context("reading the first answer")?;
+    if !head.starts_with(b"HTTP/1.1 200") {
+        bail!(
+            "first answer: {:?}, expected HTTP/1.1 200",
+            String::from_utf8_lossy(&head)
+        );
+    }
+    Ok(())
 }
 
 /// A free loopback port (for the peer, which takes its port from PORT).
@@ -236,6 +266,8 @@ pub fn start_peer(
         pid,
         base_url: format!("http://127.0.0.1:{port}"),
         log,
+        // Not measured for the peer.
+        ready_after: Duration::ZERO,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -56,3 +56,18 @@ where
     };
     Ok(Some((record, user)))
 }
+
+/// [`resolve`] for a token presented as a bearer token (RFC 6750): a
+/// DPoP-bound token is not one and is refused (RFC 9449 §7.2), so a stolen
+/// bound token is no use without its key at routes that take only bearer
+/// tokens (the admin API, forward auth, introspection by bearer token).
+pub fn resolve_bearer<T>(
+    tx: &mut T,
+    token: TokenRef,
+    now: i64,
+) -> Result<Option<(AccessToken, Option<User>)>, OAuthError>
+where
+    T: TokenStore + SessionStore + UserStore + ClientStore,
+{
+    Ok(resolve(tx, token, now)?.filter(|(record, _)| record.dpop_jkt.is_none()))
+}

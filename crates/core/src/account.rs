@@ -112,6 +112,7 @@ mod tests {
             last_used_at: 1,
             expires_at: 1000,
             revoked_at: None,
+            user_agent: None,
         }
     }
 

@@ -123,7 +123,7 @@ pub fn authorize<T>(
 where
     T: TokenStore + SessionStore + UserStore + ClientStore,
 {
-    let Some((record, user)) = access::resolve(tx, token, now)? else {
+    let Some((record, user)) = access::resolve_bearer(tx, token, now)? else {
         return Ok(Err(BearerRefusal::InvalidToken));
     };
     if !record.scope.contains(ADMIN_SCOPE) {
@@ -353,6 +353,10 @@ pub struct ClientPatch {
     pub signing_alg: Option<SigningAlg>,
     pub application_type: Option<String>,
     pub metadata: Option<Value>,
+    /// RFC 7591 §2 `jwks` / `jwks_uri`: replace the client's keys
+    /// (`private_key_jwt`), kept in its metadata.
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
     pub is_resource_server: Option<bool>,
     pub disabled: Option<bool>,
 }
@@ -377,6 +381,8 @@ impl ClientPatch {
         add(self.signing_alg.is_some(), "signing_alg");
         add(self.application_type.is_some(), "application_type");
         add(self.metadata.is_some(), "metadata");
+        add(self.jwks.is_some(), "jwks");
+        add(self.jwks_uri.is_some(), "jwks_uri");
         add(self.is_resource_server.is_some(), "is_resource_server");
         add(self.disabled.is_some(), "disabled");
         f
@@ -415,7 +421,11 @@ pub fn update_client(
                 .application_type
                 .unwrap_or_else(|| c.application_type.clone()),
         ),
-        metadata: Some(patch.metadata.unwrap_or_else(|| c.metadata.clone())),
+        metadata: crate::client_assertion::with_keys(
+            Some(patch.metadata.unwrap_or_else(|| c.metadata.clone())),
+            patch.jwks,
+            patch.jwks_uri,
+        ),
     };
     let checked = new_client(spec, now, rng)?.client;
     c.name = checked.name;

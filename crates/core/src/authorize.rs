@@ -13,7 +13,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::model::{AuthorizationCode, BrowserSession, Client, Consent, GrantType, Scopes};
 use crate::params::Params;
 use crate::pkce;
-use crate::ports::{ClientStore, CodeStore, ConsentStore, Random};
+use crate::ports::{BrowserSessionStore, ClientStore, CodeStore, ConsentStore, Random};
 use crate::redirect::match_redirect;
 use crate::resources::{access_scope, Resources};
 use crate::secret::{hash_token, random_token};
@@ -40,6 +40,8 @@ pub struct AuthRequest {
     /// `response_mode=form_post` (OAuth 2.0 Form Post Response Mode §2):
     /// the answer goes back as an auto-submitted form, not a query.
     pub form_post: bool,
+    /// RFC 9449 §10: the DPoP key the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Did the request ask for `response_mode=form_post`? Used for errors found
@@ -68,6 +70,7 @@ pub const AUTH_PARAMS: &[&str] = &[
     "login_hint",
     "ui_locales",
     "resource",
+    "dpop_jkt",
 ];
 
 /// The client and the redirect URI to use, or an error to show as a page.
@@ -179,6 +182,12 @@ pub fn check_request(
         None => None,
     };
     let resource = check_resources(resources, client, params, &scope)?;
+    // RFC 9449 §10: a JWK SHA-256 thumbprint (RFC 7638), base64url.
+    let dpop_jkt = match params.get("dpop_jkt") {
+        Some(j) if crate::dpop::is_thumbprint(j) => Some(j.to_string()),
+        Some(_) => return Err(OAuthError::invalid_request("malformed dpop_jkt")),
+        None => None,
+    };
     Ok(AuthRequest {
         client_id: client.id.clone(),
         redirect_uri,
@@ -192,6 +201,7 @@ pub fn check_request(
         max_age,
         resource,
         form_post: wants_form_post(params),
+        dpop_jkt,
     })
 }
 
@@ -295,9 +305,10 @@ pub fn remember_consent(
 }
 
 /// Issue a code bound to the client, redirect URI, PKCE challenge, nonce,
-/// resource and the sign-in (RFC 6749 §4.1.2). Returns the code.
+/// resource and the sign-in (RFC 6749 §4.1.2). Returns the code. The
+/// browser session was used now: its `last_seen_at` moves on.
 pub fn issue_code(
-    tx: &mut impl CodeStore,
+    tx: &mut (impl CodeStore + BrowserSessionStore),
     rng: &mut dyn Random,
     req: &AuthRequest,
     session: &BrowserSession,
@@ -321,7 +332,9 @@ pub fn issue_code(
         created_at: now,
         expires_at: now + CODE_LIFETIME,
         consumed_at: None,
+        dpop_jkt: req.dpop_jkt.clone(),
     })?;
+    tx.touch_browser_session(&session.id_hash, now)?;
     Ok(code)
 }
 
@@ -505,6 +518,7 @@ mod tests {
             last_seen_at: auth_time,
             expires_at: auth_time + 1000,
             revoked_at: None,
+            user_agent: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Client authentication at the token, revocation, introspection and logout
 //! endpoints: `client_secret_basic` (RFC 6749 §2.3.1), `client_secret_post`,
-//! and `none` for public clients (RFC 7591 §2).
+//! `private_key_jwt` (RFC 7523 §2.2: [`crate::client_assertion`]), and
+//! `none` for public clients (RFC 7591 §2).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -27,6 +28,17 @@ pub enum Credentials {
     IdOnly {
         id: String,
     },
+    /// A JWT client assertion (RFC 7521 §4.2, RFC 7523 §2.2), not checked
+    /// yet: `id` is the `client_id` sent, or else the assertion's `sub`.
+    Assertion {
+        id: String,
+        assertion: String,
+    },
+    /// An assertion the server has checked and used up with
+    /// [`crate::client_assertion::authenticate`] (never made from a request).
+    Asserted {
+        id: String,
+    },
     Nothing,
 }
 
@@ -39,7 +51,9 @@ impl Credentials {
         match self {
             Credentials::Basic { id, .. }
             | Credentials::Post { id, .. }
-            | Credentials::IdOnly { id } => Some(id),
+            | Credentials::IdOnly { id }
+            | Credentials::Assertion { id, .. }
+            | Credentials::Asserted { id } => Some(id),
             Credentials::Nothing => None,
         }
     }
@@ -80,6 +94,9 @@ pub fn credentials(
     basic: Option<(String, String)>,
     params: &Params,
 ) -> Result<Credentials, OAuthError> {
+    if params.contains("client_assertion") || params.contains("client_assertion_type") {
+        return assertion_credentials(basic.is_some(), params);
+    }
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     match (basic, body_id, body_secret) {
@@ -102,6 +119,41 @@ pub fn credentials(
     }
 }
 
+/// RFC 7521 §4.2: `client_assertion_type` and `client_assertion` together;
+/// `client_id` is optional (the assertion's `sub` names the client).
+fn assertion_credentials(basic: bool, params: &Params) -> Result<Credentials, OAuthError> {
+    if basic || params.contains("client_secret") {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not a client assertion and a secret",
+        ));
+    }
+    let (Some(kind), Some(assertion)) = (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type go together (RFC 7521 §4.2)",
+        ));
+    };
+    if kind != crate::client_assertion::ASSERTION_TYPE {
+        return Err(invalid_client(
+            "client_assertion_type is not supported: use urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let id = match params.get("client_id") {
+        Some(id) => id.to_string(),
+        None => jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(assertion)
+            .ok()
+            .and_then(|t| t.claims.get("sub")?.as_str().map(str::to_string))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid_client("client_assertion names no client (sub)"))?,
+    };
+    Ok(Credentials::Assertion {
+        id,
+        assertion: assertion.to_string(),
+    })
+}
+
 /// The client these credentials prove, or `invalid_client`. Secrets are
 /// compared as SHA-256 digests in constant time. A confidential client may
 /// use either secret method (as Keycloak allows); a public client must
@@ -122,6 +174,7 @@ pub fn authenticate(
     }
     match (creds, client.auth_method, client.secret_hash.as_deref()) {
         (Credentials::IdOnly { .. }, ClientAuthMethod::None, _) => Ok(client),
+        (Credentials::Asserted { .. }, ClientAuthMethod::PrivateKeyJwt, _) => Ok(client),
         (
             Credentials::Basic { secret, .. } | Credentials::Post { secret, .. },
             ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost,
@@ -135,6 +188,9 @@ pub fn authenticate(
             }
             Ok(client)
         }
+        (Credentials::IdOnly { .. }, ClientAuthMethod::PrivateKeyJwt, _) => Err(invalid_client(
+            "this client must authenticate with a client assertion (private_key_jwt)",
+        )),
         (Credentials::IdOnly { .. }, _, _) => Err(invalid_client(
             "this client must authenticate with its secret",
         )),

@@ -28,9 +28,11 @@
 //! - "Maximum Response Size": a limit of 5 kilobytes is recommended
 //!   ([`MAX_DOCUMENT_BYTES`]; the server stops reading past it).
 //!
-//! Portcullis's own choices: such clients are public (`none`, with PKCE);
-//! `private_key_jwt` is refused until Portcullis supports it. A document
-//! that names no method is a public client. Some clients publish the
+//! Portcullis's own choices: such clients are public (`none`, with PKCE)
+//! or authenticate with `private_key_jwt` (RFC 7523 §2.2) against the
+//! `jwks` or `jwks_uri` their document publishes (a `jwks_uri` is fetched
+//! with the same guard as the document). A document that names no method
+//! is a public client. Some clients publish the
 //! server-metadata member `token_endpoint_auth_methods_supported` (a list)
 //! instead of `token_endpoint_auth_method`: that is tolerated, and `none`
 //! is picked when listed. A document without `client_name` is named after
@@ -148,19 +150,19 @@ pub fn check_url(client_id: &str, allow_http_loopback: bool) -> Result<Url, OAut
     Ok(url)
 }
 
-/// Only `none` for now: the method the document asks for, or why not.
-fn check_auth_method(doc: &Map<String, Value>) -> Result<(), OAuthError> {
-    let one = |m: &str| -> Result<(), OAuthError> {
+/// The method the document asks for (`none` when it names none), or why
+/// not: `none` (a public client with PKCE) or `private_key_jwt` (RFC 7523
+/// §2.2, with the `jwks` or `jwks_uri` the document publishes).
+fn check_auth_method(doc: &Map<String, Value>) -> Result<&'static str, OAuthError> {
+    let one = |m: &str| -> Result<&'static str, OAuthError> {
         match m {
-            "none" => Ok(()),
+            "none" => Ok("none"),
+            "private_key_jwt" => Ok("private_key_jwt"),
             m if SHARED_SECRET_METHODS.contains(&m) => Err(refused(format!(
-                "token_endpoint_auth_method {m} relies on a shared secret, which a metadata document cannot have; use none"
+                "token_endpoint_auth_method {m} relies on a shared secret, which a metadata document cannot have; use none or private_key_jwt"
             ))),
-            "private_key_jwt" => Err(refused(
-                "token_endpoint_auth_method private_key_jwt is not supported yet; use none (a public client with PKCE)",
-            )),
             other => Err(refused(format!(
-                "token_endpoint_auth_method {:?} is not supported; use none",
+                "token_endpoint_auth_method {:?} is not supported; use none or private_key_jwt",
                 other.chars().take(64).collect::<String>()
             ))),
         }
@@ -172,13 +174,13 @@ fn check_auth_method(doc: &Map<String, Value>) -> Result<(), OAuthError> {
     }
     // A quirk seen in the wild: the server-metadata member (a list).
     match doc.get("token_endpoint_auth_methods_supported") {
-        None | Some(Value::Null) => Ok(()),
+        None | Some(Value::Null) => Ok("none"),
         Some(Value::Array(list)) => {
             let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
             match names.first() {
-                _ if names.contains(&"none") => Ok(()),
+                _ if names.contains(&"none") => Ok("none"),
                 Some(first) => one(first),
-                None => Ok(()),
+                None => Ok("none"),
             }
         }
         Some(_) => Err(refused(
@@ -212,10 +214,10 @@ pub fn client_from_document(client_id: &str, body: &[u8], now: i64) -> Result<Cl
             )));
         }
     }
-    check_auth_method(obj)?;
+    let method = check_auth_method(obj)?;
 
     let mut doc = obj.clone();
-    doc.insert("token_endpoint_auth_method".into(), json!("none"));
+    doc.insert("token_endpoint_auth_method".into(), json!(method));
     let named = match obj.get("client_name") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => !s.trim().is_empty(),
@@ -426,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn shared_secrets_are_refused_and_private_key_jwt_is_not_yet_supported() {
+    fn shared_secrets_are_refused_and_private_key_jwt_needs_keys() {
         for m in SHARED_SECRET_METHODS {
             let d = why(&doc(json!({ "token_endpoint_auth_method": m })));
             assert!(d.contains("shared secret"), "{m}: {d}");
@@ -434,7 +436,26 @@ mod tests {
         let d = why(&doc(
             json!({"token_endpoint_auth_method": "private_key_jwt"}),
         ));
-        assert!(d.contains("private_key_jwt is not supported yet"), "{d}");
+        assert!(d.contains("needs jwks or jwks_uri"), "{d}");
+        let d = why(&doc(json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+        })));
+        assert!(d.contains("jwks"), "{d}");
+        let keyed = json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/jwks.json",
+        });
+        let c = client_from_document(ID, &doc(keyed), T0).unwrap();
+        assert_eq!(c.auth_method, ClientAuthMethod::PrivateKeyJwt);
+        assert!(c.secret_hash.is_none());
+        assert_eq!(c.metadata["jwks_uri"], "https://app.example/jwks.json");
+        let listed = json!({
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "jwks_uri": "https://app.example/jwks.json",
+        });
+        let c = client_from_document(ID, &doc(listed), T0).unwrap();
+        assert_eq!(c.auth_method, ClientAuthMethod::PrivateKeyJwt);
         let d = why(&doc(
             json!({"token_endpoint_auth_method": "tls_client_auth"}),
         ));

@@ -37,13 +37,63 @@ fn meta_err(msg: impl Into<String>) -> OAuthError {
     OAuthError::with(ErrorCode::InvalidClientMetadata, msg)
 }
 
+/// Does a client with this method hold a secret? `none` and
+/// `private_key_jwt` (its keys are public) do not.
+pub fn needs_secret(method: ClientAuthMethod) -> bool {
+    matches!(
+        method,
+        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+    )
+}
+
+/// RFC 7591 §2: `jwks` and `jwks_uri` are mutually exclusive, and a
+/// `private_key_jwt` client needs one of them (OIDC Registration §2).
+fn check_keys(method: ClientAuthMethod, metadata: &serde_json::Value) -> Result<(), OAuthError> {
+    use crate::client_assertion::{parse_jwks, JWKS, JWKS_URI};
+    let jwks = metadata.get(JWKS).filter(|v| !v.is_null());
+    let uri = metadata.get(JWKS_URI).filter(|v| !v.is_null());
+    match (jwks, uri) {
+        (Some(_), Some(_)) => {
+            return Err(meta_err(
+                "jwks and jwks_uri must not both be present (RFC 7591 §2)",
+            ))
+        }
+        (Some(set), None) => {
+            parse_jwks(set).map_err(meta_err)?;
+        }
+        (None, Some(uri)) => {
+            let ok = uri
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| {
+                    matches!(u.scheme(), "https" | "http")
+                        && u.host().is_some()
+                        && u.fragment().is_none()
+                });
+            if !ok {
+                return Err(meta_err("jwks_uri must be an absolute https URL"));
+            }
+        }
+        (None, None) if method == ClientAuthMethod::PrivateKeyJwt => {
+            return Err(meta_err(
+                "token_endpoint_auth_method private_key_jwt needs jwks or jwks_uri",
+            ))
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 pub fn new_client(
     spec: ClientSpec,
     now: i64,
     rng: &mut dyn Random,
 ) -> Result<NewClient, OAuthError> {
-    let public = spec.auth_method == Some(ClientAuthMethod::None);
-    let secret = (!public).then(|| random_token(rng, 32));
+    let secret = needs_secret(
+        spec.auth_method
+            .unwrap_or(ClientAuthMethod::ClientSecretBasic),
+    )
+    .then(|| random_token(rng, 32));
     let id = random_token(rng, 16);
     let client = client_with_id(spec, id, secret.as_deref(), now)?;
     Ok(NewClient { client, secret })
@@ -114,7 +164,8 @@ pub fn client_with_id(
     if !metadata.is_object() {
         return Err(meta_err("metadata must be a JSON object"));
     }
-    if (auth_method == ClientAuthMethod::None) != secret.is_none() {
+    check_keys(auth_method, &metadata)?;
+    if needs_secret(auth_method) != secret.is_some() {
         return Err(OAuthError::server(
             "a client has a secret exactly when its method needs one",
         ));

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::client_assertion::ALGORITHMS;
 use crate::issuer::Issuer;
 use crate::model::SigningAlg;
 
@@ -66,6 +67,13 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: Option<Vec<&'static str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint_auth_methods_supported: Option<Vec<&'static str>>,
+    /// RFC 8414 §2: the algorithms a `private_key_jwt` assertion may use
+    /// ([`crate::client_assertion::ALGORITHMS`]).
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Option<Vec<&'static str>>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -78,6 +86,8 @@ pub struct ServerMetadata {
     /// Metadata": `true` when `client_id` URLs are accepted.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub client_id_metadata_document_supported: bool,
+    /// RFC 9449 §5.1: the JWS algorithms of the DPoP proofs accepted.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 /// Paths of the endpoints that always exist, relative to the issuer.
@@ -117,6 +127,13 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         revocation_endpoint_auth_methods_supported: caps
             .revocation_path
             .map(|_| caps.token_endpoint_auth_methods.clone()),
+        token_endpoint_auth_signing_alg_values_supported: ALGORITHMS.to_vec(),
+        introspection_endpoint_auth_signing_alg_values_supported: caps
+            .introspection_path
+            .map(|_| ALGORITHMS.to_vec()),
+        revocation_endpoint_auth_signing_alg_values_supported: caps
+            .revocation_path
+            .map(|_| ALGORITHMS.to_vec()),
         // RFC 7636 §4.2 / OAuth 2.1: S256 only; `plain` is refused.
         code_challenge_methods_supported: vec!["S256"],
         subject_types_supported: vec!["public"],
@@ -138,6 +155,7 @@ pub fn metadata(issuer: &Issuer, caps: &Capabilities) -> ServerMetadata {
         ],
         authorization_response_iss_parameter_supported: caps.authorization_response_iss,
         client_id_metadata_document_supported: caps.client_id_metadata_documents,
+        dpop_signing_alg_values_supported: crate::dpop::ALGS.to_vec(),
     }
 }
 

@@ -37,6 +37,9 @@ pub enum ErrorCode {
     AuthorizationPending,
     SlowDown,
     ExpiredToken,
+    // RFC 9449 §7.1 (also at the token endpoint, §5) and §8
+    InvalidDpopProof,
+    UseDpopNonce,
     /// Not an RFC code: an unknown path (404) or method.
     NotFound,
 }
@@ -66,6 +69,8 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::NotFound => "not_found",
         }
     }

@@ -162,7 +162,7 @@ pub fn admin_caller<T>(
 where
     T: TokenStore + SessionStore + UserStore + ClientStore,
 {
-    let Some((record, user)) = access::resolve(tx, token, now)? else {
+    let Some((record, user)) = access::resolve_bearer(tx, token, now)? else {
         return Ok(Err(BearerRefusal::InvalidToken));
     };
     match user {
@@ -200,6 +200,9 @@ pub struct TokenInfo {
     pub iss: String,
     pub jti: String,
     pub token_use: TokenUse,
+    /// RFC 9449 §6.2: the DPoP key a bound token is bound to, `{"jkt": ...}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Value>,
 }
 
 /// The answer (RFC 7662 §2.2). Anything not live is exactly
@@ -242,13 +245,19 @@ pub fn refresh_token_id(token_hash: &str) -> String {
     token_hash.get(..32).unwrap_or(token_hash).to_string()
 }
 
+fn cnf(jkt: Option<&str>) -> Option<Value> {
+    jkt.map(|j| json!({ "jkt": j }))
+}
+
 fn access_info(issuer: &Issuer, t: AccessToken, user: Option<User>) -> TokenInfo {
+    let token_type = crate::tokens::token_type(&t);
     TokenInfo {
         scope: t.scope.to_string(),
         sub: t.user_id.clone().unwrap_or_else(|| t.client_id.clone()),
         client_id: t.client_id,
         username: user.map(|u| u.username),
-        token_type: Some("Bearer"),
+        token_type: Some(token_type),
+        cnf: cnf(t.dpop_jkt.as_deref()),
         exp: Some(t.expires_at),
         iat: t.issued_at,
         nbf: t.issued_at,
@@ -266,6 +275,7 @@ fn refresh_info(issuer: &Issuer, t: RefreshToken, user: Option<User>) -> TokenIn
         client_id: t.client_id,
         username: user.map(|u| u.username),
         token_type: None,
+        cnf: cnf(t.dpop_jkt.as_deref()),
         exp: Some(t.expires_at),
         iat: t.issued_at,
         nbf: t.issued_at,
@@ -328,6 +338,7 @@ fn pat_info(issuer: &Issuer, p: PersonalAccessToken, user: User) -> TokenInfo {
         iss: issuer.as_str().to_string(),
         jti: p.id,
         token_use: TokenUse::Pat,
+        cnf: None,
     }
 }
 

@@ -42,7 +42,8 @@ pub fn plan(now: i64, policy: &JanitorPolicy) -> Vec<(Purge, i64)> {
                 | Purge::SessionsExpired
                 | Purge::BrowserSessionsExpired
                 | Purge::InitialAccessTokens
-                | Purge::DeviceCodes => now,
+                | Purge::DeviceCodes
+                | Purge::UsedJtis => now,
                 Purge::SessionsRevoked | Purge::BrowserSessionsRevoked => {
                     now - ENDED_SESSION_MEMORY
                 }
@@ -117,6 +118,7 @@ mod tests {
         assert_eq!(cutoff(&p, Purge::AuditEvents), Some(NOW - 90 * 86_400));
         assert_eq!(cutoff(&p, Purge::LoginAttempts), Some(NOW - 1200));
         assert_eq!(cutoff(&p, Purge::DeviceCodes), Some(NOW));
+        assert_eq!(cutoff(&p, Purge::UsedJtis), Some(NOW));
         assert_eq!(
             cutoff(&p, Purge::PushedRequests),
             Some(NOW - crate::par::FLOW_WINDOW)

@@ -8,10 +8,12 @@ pub mod access;
 pub mod account;
 pub mod admin;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_metadata;
 pub mod clients;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod introspect;
@@ -21,6 +23,7 @@ pub mod keys;
 pub mod model;
 pub mod par;
 pub mod params;
+pub mod passkeys;
 pub mod pats;
 pub mod pkce;
 pub mod ports;
@@ -36,6 +39,7 @@ pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
+pub mod user_agent;
 pub mod users;
 
 #[cfg(test)]

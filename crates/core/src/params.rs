@@ -83,6 +83,15 @@ impl Params {
     pub fn contains(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
+
+    /// Set `key` to `value` unless the request sent it.
+    pub fn set_if_absent(&mut self, key: &str, value: String) {
+        if !value.is_empty() {
+            self.map
+                .entry(key.to_string())
+                .or_insert_with(|| vec![value]);
+        }
+    }
 }
 
 /// A parameter name fit for an error description: short, printable.

@@ -234,6 +234,7 @@ pub fn as_access_token(pat: &PersonalAccessToken) -> AccessToken {
         issued_at: pat.created_at,
         expires_at: pat.expires_at.unwrap_or(i64::MAX),
         revoked_at: pat.revoked_at,
+        dpop_jkt: None,
     }
 }
 

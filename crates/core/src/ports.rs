@@ -58,6 +58,10 @@ pub trait KeyStore {
     /// Every key, oldest first.
     fn list_keys(&mut self) -> StoreResult<Vec<SigningKey>>;
     fn set_key_retires_at(&mut self, kid: &str, retires_at: i64) -> StoreResult<bool>;
+    /// In a write transaction: hold the keys until it ends, so that nodes
+    /// starting at once on one database create each first key once (a
+    /// second node reads the first's keys after waiting here).
+    fn lock_keys(&mut self) -> StoreResult<()>;
 }
 
 pub trait SessionStore {
@@ -74,6 +78,16 @@ pub trait BrowserSessionStore {
     fn insert_browser_session(&mut self, s: &BrowserSession) -> StoreResult<()>;
     fn get_browser_session(&mut self, id_hash: &str) -> StoreResult<Option<BrowserSession>>;
     fn revoke_browser_session(&mut self, id_hash: &str, now: i64) -> StoreResult<bool>;
+    /// Set `last_seen_at` of a browser session that is not revoked; `true`
+    /// if it changed.
+    fn touch_browser_session(&mut self, id_hash: &str, now: i64) -> StoreResult<bool>;
+    /// Live (not revoked, not expired at `now`) browser sessions of a user,
+    /// newest first.
+    fn list_live_browser_sessions(
+        &mut self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<BrowserSession>>;
     /// End every browser session of `user_id` but the one with hash
     /// `except` (if any); returns how many were ended.
     fn revoke_user_browser_sessions(
@@ -136,6 +150,17 @@ pub trait PushedRequestStore {
     fn use_pushed_request(&mut self, uri_hash: &str, now: i64) -> StoreResult<bool>;
 }
 
+/// One-time JWT identifiers: the `jti` of a private_key_jwt client
+/// assertion (RFC 7523 §3, item 7: "The authorization server MAY ensure
+/// that JWTs are not replayed by maintaining the set of used jti values")
+/// and of a DPoP proof (RFC 9449 §11.1).
+pub trait JtiStore {
+    /// Record `key` (a digest naming the purpose, the issuer or key, and
+    /// the `jti`) until `expires_at`, in one statement: `true` for the
+    /// first use, `false` when it is already on record (a replay).
+    fn consume_jti(&mut self, key: &str, expires_at: i64) -> StoreResult<bool>;
+}
+
 pub trait TokenStore {
     fn insert_access_token(&mut self, token: &AccessToken) -> StoreResult<()>;
     fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>>;
@@ -176,6 +201,22 @@ pub trait RecoveryCodeStore {
     fn count_recovery_codes(&mut self, user_id: &str) -> StoreResult<usize>;
     /// Forget every code of `user_id` (TOTP turned off).
     fn delete_recovery_codes(&mut self, user_id: &str) -> StoreResult<usize>;
+}
+
+/// Passkeys (WebAuthn credentials) and the challenges already answered.
+pub trait PasskeyStore {
+    /// A duplicate `id` or `credential_id` is `StoreError::Conflict`.
+    fn insert_passkey(&mut self, p: &Passkey) -> StoreResult<()>;
+    /// `user_id`'s passkeys, oldest first.
+    fn list_passkeys(&mut self, user_id: &str) -> StoreResult<Vec<Passkey>>;
+    fn get_passkey_by_credential_id(&mut self, credential_id: &str)
+        -> StoreResult<Option<Passkey>>;
+    /// `true` if `user_id` has a passkey `id`.
+    fn rename_passkey(&mut self, user_id: &str, id: &str, name: &str) -> StoreResult<bool>;
+    /// After a sign-in: the updated credential (its counter) and the time.
+    fn record_passkey_use(&mut self, id: &str, credential: &str, now: i64) -> StoreResult<bool>;
+    fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool>;
+    fn count_passkeys(&mut self, user_id: &str) -> StoreResult<usize>;
 }
 
 pub trait PatStore {
@@ -225,6 +266,7 @@ pub trait Stores:
     + AuditStore
     + SecretStore
     + RecoveryCodeStore
+    + PasskeyStore
 {
 }
 
@@ -241,6 +283,7 @@ impl<T> Stores for T where
         + AuditStore
         + SecretStore
         + RecoveryCodeStore
+        + PasskeyStore
 {
 }
 
@@ -330,10 +373,12 @@ pub enum Purge {
     /// Pushed authorization requests (RFC 9126) that expired before the
     /// cutoff.
     PushedRequests,
+    /// One-time JWT identifiers whose JWT expired before the cutoff.
+    UsedJtis,
 }
 
 impl Purge {
-    pub const ALL: [Purge; 12] = [
+    pub const ALL: [Purge; 13] = [
         Purge::Codes,
         Purge::AccessTokens,
         Purge::RefreshTokens,
@@ -346,6 +391,7 @@ impl Purge {
         Purge::InitialAccessTokens,
         Purge::DeviceCodes,
         Purge::PushedRequests,
+        Purge::UsedJtis,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -362,6 +408,7 @@ impl Purge {
             Purge::InitialAccessTokens => "initial_access_tokens",
             Purge::DeviceCodes => "device_codes",
             Purge::PushedRequests => "pushed_requests",
+            Purge::UsedJtis => "used_jtis",
         }
     }
 }

@@ -9,7 +9,7 @@
 //! - RFC 7591 §2: "The implementation and use of all client metadata fields
 //!   is OPTIONAL" and "the authorization server MUST ignore any client
 //!   metadata sent by the client that it does not understand". Unknown
-//!   members (`resource`, `jwks_uri`, `client_name#ja`...) are ignored; a
+//!   members (`resource`, `client_name#ja`...) are ignored; a
 //!   JSON `null` counts as absent (RFC 7592 §2.2: "The authorization server
 //!   MAY ignore any null or empty value in the request").
 //! - RFC 7591 §2: `grant_types` defaults to `["authorization_code"]`; like
@@ -73,6 +73,8 @@ pub const SERVER_MEMBERS: &[&str] = &[
 /// Kept in `Client::metadata` as given (after checks).
 const URI_MEMBERS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri"];
 const TEXT_MEMBERS: &[&str] = &["software_id", "software_version"];
+/// Boolean members kept (only when `true`) and always answered.
+const FLAG_MEMBERS: &[&str] = &[crate::par::REQUIRE_PAR, crate::dpop::BOUND_ACCESS_TOKENS];
 
 const MAX_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2000;
@@ -182,7 +184,7 @@ pub fn parse_metadata(doc: &Value) -> Result<ClientSpec, OAuthError> {
         None => None,
         Some(m) => Some(m.parse::<ClientAuthMethod>().map_err(|_| {
             meta(format!(
-                "token_endpoint_auth_method {m:?} is not supported: use none, client_secret_basic or client_secret_post"
+                "token_endpoint_auth_method {m:?} is not supported: use none, client_secret_basic, client_secret_post or private_key_jwt"
             ))
         })?),
     };
@@ -268,17 +270,23 @@ pub fn parse_metadata(doc: &Value) -> Result<ClientSpec, OAuthError> {
     if let Some(contacts) = list(doc, "contacts", MAX_CONTACTS, MAX_CONTACT_LEN, meta)? {
         kept.insert("contacts".into(), json!(contacts));
     }
-    // RFC 9126 §6: a boolean; only `true` is kept (false is the default).
-    match doc.get(crate::par::REQUIRE_PAR) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            kept.insert(crate::par::REQUIRE_PAR.into(), Value::Bool(true));
-        }
-        Some(_) => {
-            return Err(meta(format!(
-                "{} must be a boolean",
-                crate::par::REQUIRE_PAR
-            )))
+    // RFC 7591 §2: the client's keys, checked with the method in
+    // `clients::client_with_id`; the fetch takes https only.
+    if let Some(uri) = text(doc, crate::client_assertion::JWKS_URI, MAX_URI_LEN, meta)? {
+        kept.insert(crate::client_assertion::JWKS_URI.into(), Value::String(uri));
+    }
+    if let Some(set) = member(doc, crate::client_assertion::JWKS) {
+        kept.insert(crate::client_assertion::JWKS.into(), set.clone());
+    }
+    // RFC 9126 §6 and RFC 9449 §5.2: booleans; only `true` is kept (false
+    // is the default).
+    for key in FLAG_MEMBERS {
+        match doc.get(*key) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => {
+                kept.insert((*key).into(), Value::Bool(true));
+            }
+            Some(_) => return Err(meta(format!("{key} must be a boolean"))),
         }
     }
 
@@ -381,9 +389,9 @@ pub fn replace_metadata(
     }
     let mut spec = parse_metadata(doc)?;
     let method = spec.auth_method.unwrap_or(stored.auth_method);
-    if (method == ClientAuthMethod::None) != stored.is_public() {
+    if crate::clients::needs_secret(method) != stored.secret_hash.is_some() {
         return Err(meta(
-            "token_endpoint_auth_method cannot change between none and a secret method: register a new client instead",
+            "token_endpoint_auth_method cannot change between a secret method and one without a secret: register a new client instead",
         ));
     }
     spec.auth_method = Some(method);
@@ -463,11 +471,15 @@ pub fn client_information(
     out.insert("response_types".into(), json!(client.response_types));
     out.insert("scope".into(), json!(client.scope.to_string()));
     out.insert("application_type".into(), json!(client.application_type));
-    out.insert(
-        crate::par::REQUIRE_PAR.into(),
-        json!(crate::par::required(client)),
-    );
-    for key in URI_MEMBERS.iter().chain(TEXT_MEMBERS).chain(&["contacts"]) {
+    for key in FLAG_MEMBERS {
+        let on = client.metadata.get(*key) == Some(&Value::Bool(true));
+        out.insert((*key).into(), Value::Bool(on));
+    }
+    for key in URI_MEMBERS.iter().chain(TEXT_MEMBERS).chain(&[
+        "contacts",
+        crate::client_assertion::JWKS,
+        crate::client_assertion::JWKS_URI,
+    ]) {
         if let Some(v) = client.metadata.get(*key) {
             out.insert((*key).into(), v.clone());
         }
@@ -748,7 +760,7 @@ mod tests {
             "token_endpoint_auth_method": "none",
             "client_name": "Inspector",
             "resource": "https://mcp.example/",
-            "jwks_uri": "https://ignored.example/jwks"
+            "software_statement": "ignored"
         });
         let r = register(
             &mut s,
@@ -776,7 +788,7 @@ mod tests {
             r["registration_client_uri"],
             format!("{ISSUER}/oauth/register/{id}")
         );
-        assert!(r.get("resource").is_none() && r.get("jwks_uri").is_none());
+        assert!(r.get("resource").is_none() && r.get("software_statement").is_none());
         let stored = s.clients[0].clone();
         assert!(is_dynamic(&stored));
         assert!(stored.secret_hash.is_none());
@@ -836,6 +848,28 @@ mod tests {
         assert!(crate::par::required(&r.client));
         let info = client_information(&r.client, None, "rat", &issuer());
         assert_eq!(info["require_pushed_authorization_requests"], true);
+        assert_eq!(info["dpop_bound_access_tokens"], false);
+    }
+
+    #[test]
+    fn a_client_may_register_to_require_dpop() {
+        // RFC 9449 §5.2.
+        let doc = json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "dpop_bound_access_tokens": true
+        });
+        let r = new_registration(&doc, T0, &mut SeqRandom(4)).unwrap();
+        assert!(crate::dpop::required(&r.client));
+        let info = client_information(&r.client, None, "rat", &issuer());
+        assert_eq!(info["dpop_bound_access_tokens"], true);
+        let bad =
+            json!({"redirect_uris": ["https://app.example/cb"], "dpop_bound_access_tokens": 1});
+        assert_eq!(
+            new_registration(&bad, T0, &mut SeqRandom(4))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidClientMetadata
+        );
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn end_session(
 
 /// Start a session for `user` at `client`, applying the per-user limit:
 /// refuse the new login, or end the oldest sessions, as configured.
+/// `user_agent`: the device or software it is shown as (cleaned).
 pub fn start_session(
     tx: &mut (impl SessionStore + TokenStore + AuditStore),
     ctx: &Ctx,
@@ -74,6 +75,7 @@ pub fn start_session(
     kind: SessionKind,
     auth_time: i64,
     amr: Vec<String>,
+    user_agent: Option<&str>,
 ) -> Result<Result<Session, OAuthError>, OAuthError> {
     if let Some(limit) = ctx.policy.max_sessions_per_user {
         let live: Vec<Session> = tx
@@ -105,6 +107,7 @@ pub fn start_session(
         last_used_at: ctx.now,
         expires_at: ctx.now + ctx.policy.session_max,
         revoked_at: None,
+        user_agent: user_agent.map(str::to_string),
     };
     tx.insert_session(&session)?;
     Ok(Ok(session))

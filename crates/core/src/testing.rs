@@ -65,6 +65,9 @@ pub struct MemStore {
     pub recovery_codes: Vec<(String, String, Option<i64>)>,
     pub device_codes: Vec<DeviceCode>,
     pub pushed_requests: Vec<PushedRequest>,
+    /// `key -> expires_at`.
+    pub used_jtis: HashMap<String, i64>,
+    pub passkeys: Vec<Passkey>,
 }
 
 impl MemStore {
@@ -142,6 +145,9 @@ impl KeyStore for MemStore {
     fn insert_key(&mut self, k: &SigningKey) -> StoreResult<()> {
         insert(&mut self.keys, k, |x| x.kid == k.kid)
     }
+    fn lock_keys(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
     fn list_keys(&mut self) -> StoreResult<Vec<SigningKey>> {
         let mut keys = self.keys.clone();
         keys.sort_by_key(|k| k.created_at);
@@ -197,6 +203,24 @@ impl BrowserSessionStore for MemStore {
             x.revoked_at = Some(now)
         })
     }
+    fn touch_browser_session(&mut self, id_hash: &str, now: i64) -> StoreResult<bool> {
+        let live = |x: &BrowserSession| x.id_hash == id_hash && x.revoked_at.is_none();
+        update(&mut self.browser_sessions, live, |x| x.last_seen_at = now)
+    }
+    fn list_live_browser_sessions(
+        &mut self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<BrowserSession>> {
+        let mut live: Vec<BrowserSession> = self
+            .browser_sessions
+            .iter()
+            .filter(|s| s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now)
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| (b.created_at, &b.id_hash).cmp(&(a.created_at, &a.id_hash)));
+        Ok(live)
+    }
     fn revoke_user_browser_sessions(
         &mut self,
         user_id: &str,
@@ -245,6 +269,60 @@ impl RecoveryCodeStore for MemStore {
         let n = self.recovery_codes.len();
         self.recovery_codes.retain(|(u, _, _)| u != user_id);
         Ok(n - self.recovery_codes.len())
+    }
+}
+
+impl PasskeyStore for MemStore {
+    fn insert_passkey(&mut self, p: &Passkey) -> StoreResult<()> {
+        insert(&mut self.passkeys, p, |x| {
+            x.id == p.id || x.credential_id == p.credential_id
+        })
+    }
+    fn list_passkeys(&mut self, user_id: &str) -> StoreResult<Vec<Passkey>> {
+        let mut v: Vec<Passkey> = self
+            .passkeys
+            .iter()
+            .filter(|p| p.user_id == user_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|p| p.created_at);
+        Ok(v)
+    }
+    fn get_passkey_by_credential_id(
+        &mut self,
+        credential_id: &str,
+    ) -> StoreResult<Option<Passkey>> {
+        get(&self.passkeys, |p| p.credential_id == credential_id)
+    }
+    fn rename_passkey(&mut self, user_id: &str, id: &str, name: &str) -> StoreResult<bool> {
+        update(
+            &mut self.passkeys,
+            |p| p.user_id == user_id && p.id == id,
+            |p| p.name = name.to_string(),
+        )
+    }
+    fn record_passkey_use(&mut self, id: &str, credential: &str, now: i64) -> StoreResult<bool> {
+        update(
+            &mut self.passkeys,
+            |p| p.id == id,
+            |p| {
+                p.credential = credential.to_string();
+                p.last_used_at = Some(now);
+            },
+        )
+    }
+    fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let n = self.passkeys.len();
+        self.passkeys
+            .retain(|p| !(p.user_id == user_id && p.id == id));
+        Ok(n != self.passkeys.len())
+    }
+    fn count_passkeys(&mut self, user_id: &str) -> StoreResult<usize> {
+        Ok(self
+            .passkeys
+            .iter()
+            .filter(|p| p.user_id == user_id)
+            .count())
     }
 }
 
@@ -314,6 +392,16 @@ impl PushedRequestStore for MemStore {
         let open =
             |x: &PushedRequest| x.uri_hash == hash && x.used_at.is_none() && x.expires_at > now;
         update(&mut self.pushed_requests, open, |x| x.used_at = Some(now))
+    }
+}
+
+impl JtiStore for MemStore {
+    fn consume_jti(&mut self, key: &str, expires_at: i64) -> StoreResult<bool> {
+        if self.used_jtis.contains_key(key) {
+            return Ok(false);
+        }
+        self.used_jtis.insert(key.to_string(), expires_at);
+        Ok(true)
     }
 }
 
@@ -825,6 +913,10 @@ pub struct Harness {
     pub rng: SeqRandom,
     pub issuer: Issuer,
     pub policy: TokenPolicy,
+    /// The DPoP key (thumbprint) of the token requests `at` runs.
+    pub dpop_jkt: Option<String>,
+    /// The `User-Agent` of the token requests `at` runs.
+    pub user_agent: Option<String>,
 }
 
 impl Default for Harness {
@@ -840,6 +932,8 @@ impl Harness {
             rng: SeqRandom(42),
             issuer: Issuer::parse(ISSUER).expect("issuer"),
             policy,
+            dpop_jkt: None,
+            user_agent: None,
         }
     }
 
@@ -855,6 +949,8 @@ impl Harness {
             signer: &TestSigner,
             derive_key: DERIVE_KEY,
             now,
+            dpop_jkt: self.dpop_jkt.as_deref(),
+            user_agent: self.user_agent.as_deref(),
         };
         f(&mut self.store, &ctx, &mut self.rng)
     }
@@ -919,6 +1015,7 @@ mod tests {
             last_used_at: created_at,
             expires_at,
             revoked_at: None,
+            user_agent: None,
         }
     }
 
@@ -936,6 +1033,7 @@ mod tests {
             revoked_at: None,
             parent_hash: None,
             resource: vec![],
+            dpop_jkt: None,
         }
     }
 
@@ -952,6 +1050,7 @@ mod tests {
             issued_at: 0,
             expires_at: 100,
             revoked_at: None,
+            dpop_jkt: None,
         }
     }
 
@@ -1049,4 +1148,49 @@ mod tests {
         );
         assert_eq!(c, json!({"a": 1}));
     }
+}
+
+/// Keys made for core's tests only (never used elsewhere): an RSA 2048, an
+/// Ed25519 and a P-256 private key, with their public JWK members.
+pub mod keys {
+    pub const RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDAfkbcEFFUTCdL
+V0BcIqZIR7xv4twvt3zJucDd+oeXC2m0971IEAvrSP2prOV5fow4hd2D8h05BIg2
+XB24/0dK/GpUhm/h3uX6CU3wgqC8Mt8xM7QUM8sbCAd0BouVGqNZtKryqdX9URg4
+5GChO8rYjKboaVh9Lntrn/H/1k78D38s6yvyMv13JQ5uLHvygZDXEIunLqUp+r+E
+VBqHwrZZEB5lbWcWtJP3sd4LSV538nKii7dk6Rmg1RiZBoPi00/ZC9lqlEzhmJ4y
+GRk3PHtreqPJQzFUXvQD69lYmboADBhLFfZRfvsefn0y0lmDrsDtUB21BTLr2oe0
+JogCh9+LAgMBAAECggEAB9u/4dEKuPHI8uLzfi9t8Wp4T2sICSyo/AVI0ecd7PUq
+0hgBErWQ/wCCVpB3589aQx537iCOv9qnAu0cy4Ykb3PBlYTNgX+bjOsfUu/KRxSe
+lwAg3GhG5Oodf8eaoDIvtARTrEdxtH9AiWYNadeqjs+jKr7OPYINyNWFSCgEHncj
+Ukhfj4mYko457fFCvcCvXy+D6iTNgpIXEYPMbzps6xnGSrXP7JytSINp8fWnb6xo
+GWHhFehc1VItOWz9Yth6KqkEIl3Gz7epWPeN+KDPa1hZhXq9VAoECDRJyeCljqNz
+VzxcHX6Mm+Y9krREqN23HyE0HfXQSxrI+XhZ4q88XQKBgQDupr6LVkNtJLF7u0Jq
+2b+Yo3MQm9AeVr49N/yAXdXHh0PkkTOen6pGPXkjh7JjOC/umFesOxEJzaFM1Db1
+Gc8kTkTdT04WMUdJD5nBvrvG3LS+Iw/oSuUd9R1naS0mi3Wuo5nKoeFor4F859eB
+GaF2sbmM4QQOsnA3PdQfZQXtjQKBgQDOfIof7IilZ9sagTyTam4jp3NGWw1rqcvH
+8ge2MkNqlUKAHBLgAqHT55q2RKsuN3+PNQYF69ipI7f6Tw1jEuWM4u6FhMX7OOho
+7ckSRj4CeggrnCDuu7+VEWg1Wh3uR3jlf4SnIY7sMG0Mcy6TOPp9S2R/+OWbvX+M
+YhoEboP/dwKBgQCed1Ac+4nIJk5Hx58hjjcf5qCYDa5TBuxJgCyFHEnAtLvLQPNS
+x9hrzZPrmMZGBeAmAThuH8Z/iPArMNrRQ3L9O4+UmH1UVSJtjBNfyAOt142Yl3WP
+nHOowcLlkLwvVPkunmmXWIhxV+CWjOfXTKqfQwHfXuavz6Kdu8tnkVAvXQKBgQCi
+HlfYLr8ulrcJPVTRLSviZHN2VsDXug2cI6P4Ychao2v954zOQmLKXDo1Rv7bn4lQ
+Z8Id3glS6w9kwLJzCgAeuIGrZQ6IayrWT3OiHHJNQYCutLuKlPAbWvplgSak0YrT
+LWZ6TjfHq1HDB6AWyRKqUwpKC6JCv+qnztI8joSmiwKBgQCzFK+/EXrQS7zD+3WZ
+vPoLrQ7mUnpa0T4uSv0+QCwtbgmKqdRHa0mkW4yBZv7rZQVLvx8JvAhCC3kFOS8X
+elv7gyLun3k/3RuyqNxK84kW8M2T4tsWdLMpzjuXvUWPq7Jo2IQ/Up3jfaD+LZWe
+GkHgmcjHm9Kkt6ka0WpDiI28Sw==
+-----END PRIVATE KEY-----";
+    pub const RSA_N: &str = "wH5G3BBRVEwnS1dAXCKmSEe8b-LcL7d8ybnA3fqHlwtptPe9SBAL60j9qazleX6MOIXdg_IdOQSINlwduP9HSvxqVIZv4d7l-glN8IKgvDLfMTO0FDPLGwgHdAaLlRqjWbSq8qnV_VEYOORgoTvK2Iym6GlYfS57a5_x_9ZO_A9_LOsr8jL9dyUObix78oGQ1xCLpy6lKfq_hFQah8K2WRAeZW1nFrST97HeC0led_Jyoou3ZOkZoNUYmQaD4tNP2QvZapRM4ZieMhkZNzx7a3qjyUMxVF70A-vZWJm6AAwYSxX2UX77Hn59MtJZg67A7VAdtQUy69qHtCaIAoffiw";
+    pub const ED_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIHXgjTlQciXW32gKp9t8GvrIRzUkaYOEK9F+QwtBHiNh
+-----END PRIVATE KEY-----";
+    pub const ED_X: &str = "_weUVEZ2PTsW1sJ_n6p0BAbF-mSbZHZf11yxIgJYa3E";
+    pub const EC_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7QLii6zu2l3y2iPT
+MRh4F4YrA3YUP09Qn2BfkdRf1LWhRANCAASKKGFZwpIIFGCELNTnm8YHA/0CRimc
+3K6ERhk05KPPowch4GJm48Hq6jsYkw/cV+9mZP6fZVtEvOyQ06+H284k
+-----END PRIVATE KEY-----";
+    pub const EC_X: &str = "iihhWcKSCBRghCzU55vGBwP9AkYpnNyuhEYZNOSjz6M";
+    pub const EC_Y: &str = "ByHgYmbjwerqOxiTD9xX72Zk_p9lW0S87JDTr4fbziQ";
 }

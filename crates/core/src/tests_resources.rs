@@ -83,6 +83,7 @@ fn code_for(
         last_seen_at: T0,
         expires_at: T0 + 3_600,
         revoked_at: None,
+        user_agent: None,
     };
     issue_code(&mut h.store, &mut h.rng, &req, &session, T0)
 }

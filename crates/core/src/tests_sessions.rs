@@ -195,3 +195,90 @@ fn resolve_refuses_tokens_of_a_disabled_client() {
     h.store.clients.retain(|c| c.id != client.id);
     assert!(!live(&mut h, &t.access_token, T0 + 1), "deleted client");
 }
+
+const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0 Safari/537.36";
+
+/// A code for `user` signed in with the browser session `bs` (stored when
+/// `browser_ua` is given), exchanged by the client's HTTP library `app/1.0`.
+fn code_session(browser_ua: Option<&str>) -> crate::model::Session {
+    use crate::authorize::{check_request, issue_code};
+    use crate::grants::authorization_code;
+    use crate::model::{BrowserSession, ClientAuthMethod};
+    use crate::ports::BrowserSessionStore;
+    const REDIRECT: &str = "https://app.example/cb";
+    const VERIFIER: &str = "verifier-verifier-verifier-verifier-verifier";
+    let mut h = Harness::default();
+    let c = h
+        .client(ClientSpec {
+            name: "app".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            grant_types: Some(vec![GrantType::AuthorizationCode]),
+            auth_method: Some(ClientAuthMethod::None),
+            ..Default::default()
+        })
+        .0;
+    let alice = h.user("alice");
+    let challenge = crate::pkce::s256(VERIFIER);
+    let pairs = [
+        ("response_type", "code"),
+        ("client_id", c.id.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let req = check_request(&c, REDIRECT.into(), &params(&pairs), &h.policy.resources).unwrap();
+    let bs = BrowserSession {
+        id_hash: "bs".into(),
+        user_id: alice.id.clone(),
+        auth_time: T0,
+        amr: vec!["pwd".into()],
+        created_at: T0,
+        last_seen_at: T0,
+        expires_at: T0 + 3_600,
+        revoked_at: None,
+        user_agent: browser_ua.map(str::to_string),
+    };
+    if browser_ua.is_some() {
+        h.store.insert_browser_session(&bs).unwrap();
+    }
+    let code = issue_code(&mut h.store, &mut h.rng, &req, &bs, T0 + 1).unwrap();
+    if browser_ua.is_some() {
+        // Issuing a code is a use of the browser session.
+        let seen = h.store.get_browser_session("bs").unwrap().unwrap();
+        assert_eq!(seen.last_seen_at, T0 + 1);
+    }
+    h.user_agent = Some("app/1.0".into());
+    let p = params(&[
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", VERIFIER),
+        ("redirect_uri", REDIRECT),
+    ]);
+    issued(h.at(T0 + 2, |s, ctx, rng| {
+        authorization_code::handle(s, ctx, rng, &c, &p)
+    }));
+    h.store.sessions.last().unwrap().clone()
+}
+
+#[test]
+fn a_code_flow_session_is_shown_as_the_browser_that_signed_in() {
+    let s = code_session(Some(BROWSER_UA));
+    assert_eq!(s.user_agent.as_deref(), Some(BROWSER_UA));
+    // No browser session on record: the token request's User-Agent.
+    let s = code_session(None);
+    assert_eq!(s.user_agent.as_deref(), Some("app/1.0"));
+}
+
+#[test]
+fn a_password_session_is_shown_as_the_software_that_asked() {
+    let mut h = Harness::default();
+    let c = cli(&mut h, TokenFormat::Opaque);
+    let alice = h.user("alice");
+    h.login(&c, &alice, T0);
+    assert_eq!(h.store.sessions.last().unwrap().user_agent, None);
+    h.user_agent = Some("my-cli/1.2".into());
+    h.login(&c, &alice, T0 + 1);
+    let s = h.store.sessions.last().unwrap();
+    assert_eq!(s.user_agent.as_deref(), Some("my-cli/1.2"));
+    let live = h.store.list_live_sessions(&alice.id, T0 + 2).unwrap();
+    assert_eq!(live.len(), 2);
+}

@@ -46,6 +46,12 @@ pub struct Ctx<'a> {
     /// Server-wide key for deriving refresh successors (HMAC-SHA256).
     pub derive_key: &'a [u8],
     pub now: i64,
+    /// The thumbprint of the key of the request's checked DPoP proof (RFC
+    /// 9449 §5): the access token is bound to it; `None`: no proof.
+    pub dpop_jkt: Option<&'a str>,
+    /// The request's `User-Agent`, cleaned ([`crate::user_agent::clean`]):
+    /// the device or software a session started here is shown as.
+    pub user_agent: Option<&'a str>,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -199,10 +205,26 @@ pub fn access_claims(issuer: &Issuer, t: &AccessToken) -> Value {
         "client_id": t.client_id,
         "scope": t.scope.to_string(),
     });
-    if let (Some(sid), Some(obj)) = (&t.session_id, c.as_object_mut()) {
-        obj.insert("sid".into(), json!(sid));
+    if let Some(obj) = c.as_object_mut() {
+        if let Some(sid) = &t.session_id {
+            obj.insert("sid".into(), json!(sid));
+        }
+        // RFC 9449 §6.1: a DPoP-bound JWT names its key's thumbprint.
+        if let Some(jkt) = &t.dpop_jkt {
+            obj.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
     }
     c
+}
+
+/// RFC 9449 §5: `token_type` is `DPoP` for a DPoP-bound access token, else
+/// `Bearer` (RFC 6750).
+pub fn token_type(t: &AccessToken) -> &'static str {
+    if t.dpop_jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
 }
 
 /// The string form of a recorded access token, given its material; a JWT
@@ -222,7 +244,8 @@ pub fn render_access(
     }
 }
 
-/// Record and render an access token.
+/// Record and render an access token; bound to the request's DPoP key, if
+/// any. A client that requires DPoP (RFC 9449 §5.2) gets none without.
 pub fn mint_access(
     tx: &mut impl TokenStore,
     ctx: &Ctx,
@@ -232,6 +255,11 @@ pub fn mint_access(
     target: &Target,
     m: &Material,
 ) -> Result<(String, AccessToken), OAuthError> {
+    if ctx.dpop_jkt.is_none() && crate::dpop::required(client) {
+        return Err(crate::dpop::invalid(
+            "this client must send a DPoP proof with its token requests",
+        ));
+    }
     let format = target.settings.format;
     let record = AccessToken {
         jti: m.jti.clone(),
@@ -245,6 +273,7 @@ pub fn mint_access(
         issued_at: ctx.now,
         expires_at: ctx.now + target.settings.lifetime,
         revoked_at: None,
+        dpop_jkt: ctx.dpop_jkt.map(str::to_string),
     };
     tx.insert_access_token(&record)?;
     let token = render_access(ctx, target.settings.alg, &record, m)?;
@@ -259,6 +288,8 @@ pub struct RefreshGrant<'a> {
     pub scope: &'a Scopes,
     pub aud: &'a [String],
     pub resource: &'a [String],
+    /// The DPoP key it is bound to ([`crate::dpop::refresh_binding`]).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Record a refresh token (its string is chosen by the caller: random, or
@@ -284,6 +315,7 @@ pub fn mint_refresh(
         revoked_at: None,
         parent_hash,
         resource: grant.resource.to_vec(),
+        dpop_jkt: grant.dpop_jkt.map(str::to_string),
     };
     tx.insert_refresh_token(&record)?;
     Ok(record)

@@ -165,9 +165,15 @@ struct ClientAdd {
     /// A public client (no secret; token_endpoint_auth_method none).
     #[arg(long)]
     public: bool,
-    /// client_secret_basic, client_secret_post or none.
+    /// client_secret_basic, client_secret_post, private_key_jwt or none.
     #[arg(long)]
     auth_method: Option<String>,
+    /// private_key_jwt (RFC 7523 §2.2): a file holding the client's public JWK Set (RFC 7517 §5); implies --auth-method private_key_jwt.
+    #[arg(long = "jwks-file")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// private_key_jwt: the https URL where the client publishes its JWK Set; implies --auth-method private_key_jwt.
+    #[arg(long = "jwks-uri")]
+    jwks_uri: Option<String>,
     /// jwt or opaque.
     #[arg(long)]
     access_token_format: Option<String>,
@@ -177,6 +183,9 @@ struct ClientAdd {
     /// Require pushed authorization requests (RFC 9126 §6): `/oauth/authorize` refuses this client's requests without a `request_uri`.
     #[arg(long = "require-par")]
     require_par: bool,
+    /// Require DPoP (RFC 9449 §5.2, `dpop_bound_access_tokens`): the token endpoint refuses this client's requests without a `DPoP` proof.
+    #[arg(long = "require-dpop")]
+    require_dpop: bool,
 }
 
 #[derive(Subcommand)]
@@ -568,10 +577,24 @@ fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
         (false, Some("none")) => {
             return Err(Failure::Usage("--auth-method none needs --public".into()))
         }
+        (false, None) if a.jwks_file.is_some() || a.jwks_uri.is_some() => {
+            Some(ClientAuthMethod::PrivateKeyJwt)
+        }
         (false, m) => m
             .map(|m| parse::<ClientAuthMethod>(m, "--auth-method"))
             .transpose()?,
     };
+    let jwks = a
+        .jwks_file
+        .as_ref()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("--jwks-file {}: {e}", path.display())))?;
+            serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                Failure::Usage(format!("--jwks-file {}: not JSON: {e}", path.display()))
+            })
+        })
+        .transpose()?;
     let grant_types = if a.grant_types.is_empty() {
         None
     } else {
@@ -605,9 +628,14 @@ fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
             .map(|s| parse::<SigningAlg>(s, "--signing-alg"))
             .transpose()?,
         application_type: None,
-        metadata: a
-            .require_par
-            .then(|| json!({ portcullis_core::par::REQUIRE_PAR: true })),
+        metadata: portcullis_core::client_assertion::with_keys(
+            flags(&[
+                (portcullis_core::par::REQUIRE_PAR, a.require_par),
+                (portcullis_core::dpop::BOUND_ACCESS_TOKENS, a.require_dpop),
+            ]),
+            jwks,
+            a.jwks_uri,
+        ),
     };
     let created = new_client(spec, now(), &mut OsRandom).map_err(|e| {
         let field = if e.code == ErrorCode::InvalidRedirectUri {
@@ -627,4 +655,15 @@ fn client_add(store: &Store, a: ClientAdd) -> Result<(), Failure> {
     }
     print(&out);
     Ok(())
+}
+
+/// Registration metadata from boolean flags: the ones set, as `true`;
+/// `None` when none is.
+fn flags(pairs: &[(&str, bool)]) -> Option<serde_json::Value> {
+    let on: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| ((*k).to_string(), serde_json::Value::Bool(true)))
+        .collect();
+    (!on.is_empty()).then_some(serde_json::Value::Object(on))
 }

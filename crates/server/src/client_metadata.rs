@@ -27,12 +27,17 @@
 //!
 //! `allow_private_addresses` (development) lifts the address check and
 //! allows plain `http` on a loopback host.
+//!
+//! The same fetch reads the `jwks_uri` of `private_key_jwt` clients
+//! ([`Documents::client_jwks`]), with a cache of its own.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jsonwebtoken::jwk::JwkSet;
+use portcullis_core::client_assertion;
 use portcullis_core::client_metadata::{self as core_docs, refused, MAX_DOCUMENT_BYTES};
 use portcullis_core::model::Client;
 use portcullis_core::OAuthError;
@@ -228,7 +233,25 @@ pub struct Documents {
     config: ClientMetadataDocumentsConfig,
     tls: rustls::ClientConfig,
     cache: Mutex<Cache>,
+    keys: Mutex<HashMap<String, KeyEntry>>,
 }
+
+/// A `private_key_jwt` client's fetched keys.
+struct KeyEntry {
+    set: JwkSet,
+    fetched_at: i64,
+    expires_at: i64,
+}
+
+/// An assertion with a `kid` not among a `jwks_uri`'s cached keys fetches
+/// them again, at most once in this many seconds per URL.
+const KEY_REFETCH_SECS: i64 = 60;
+
+/// A JWK Set is read up to this size.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// How a failed fetch is told: the refusal for its purpose.
+type Refusal<'a> = &'a dyn Fn(&str) -> OAuthError;
 
 /// What a fetch brought back.
 struct Fetched {
@@ -256,6 +279,7 @@ impl Documents {
                 entries: HashMap::new(),
                 capacity,
             }),
+            keys: Mutex::new(HashMap::new()),
         })
     }
 
@@ -283,14 +307,17 @@ impl Documents {
             return Ok(client);
         }
         let limit = Duration::from_secs(self.config.timeout_secs);
-        let fetched = actix_web::rt::time::timeout(limit, self.fetch(&url))
-            .await
-            .map_err(|_| {
-                refused(format!(
-                    "fetching it took longer than {} seconds",
-                    self.config.timeout_secs
-                ))
-            })??;
+        let fetched = actix_web::rt::time::timeout(
+            limit,
+            self.fetch(&url, MAX_DOCUMENT_BYTES, &|why| refused(why)),
+        )
+        .await
+        .map_err(|_| {
+            refused(format!(
+                "fetching it took longer than {} seconds",
+                self.config.timeout_secs
+            ))
+        })??;
         let client = core_docs::client_from_document(id, &fetched.body, t)?;
         let values: Vec<&str> = fetched.cache_control.iter().map(String::as_str).collect();
         let ttl = cache_lifetime(
@@ -307,12 +334,70 @@ impl Documents {
         Ok(client)
     }
 
+    /// The keys a `private_key_jwt` client publishes at `uri` (RFC 7591 §2
+    /// `jwks_uri`), fetched with the same address checks, limits and cache
+    /// lifetimes as documents (but whether or not documents are enabled).
+    /// An assertion whose `kid` is not among the cached keys fetches them
+    /// again, at most once per [`KEY_REFETCH_SECS`] (or `min_cache_secs`,
+    /// if shorter) per URL (key rotation).
+    pub async fn client_jwks(&self, uri: &str, kid: Option<&str>) -> Result<JwkSet, OAuthError> {
+        let url = client_assertion::jwks_url(uri, self.config.allow_private_addresses)?;
+        let t = now();
+        if let Some(e) = self.lock_keys().get(uri) {
+            let known = kid.is_none_or(|k| e.set.find(k).is_some());
+            let cooldown = KEY_REFETCH_SECS.min(self.config.min_cache_secs);
+            if t < e.expires_at && (known || t < e.fetched_at + cooldown) {
+                return Ok(e.set.clone());
+            }
+        }
+        let limit = Duration::from_secs(self.config.timeout_secs);
+        let refused = |why: &str| client_assertion::jwks_uri_refused(why);
+        let fetched =
+            actix_web::rt::time::timeout(limit, self.fetch(&url, MAX_JWKS_BYTES, &refused))
+                .await
+                .map_err(|_| refused("fetching it took too long"))??;
+        let value: serde_json::Value =
+            serde_json::from_slice(&fetched.body).map_err(|_| refused("it is not valid JSON"))?;
+        let set = client_assertion::parse_jwks(&value).map_err(|e| refused(&e))?;
+        let values: Vec<&str> = fetched.cache_control.iter().map(String::as_str).collect();
+        let ttl = cache_lifetime(
+            &values,
+            self.config.min_cache_secs,
+            self.config.max_cache_secs,
+        );
+        let mut keys = self.lock_keys();
+        if keys.len() >= self.config.cache_entries.max(1) {
+            keys.retain(|_, e| t < e.expires_at);
+            if keys.len() >= self.config.cache_entries.max(1) {
+                keys.clear();
+            }
+        }
+        keys.insert(
+            uri.to_string(),
+            KeyEntry {
+                set: set.clone(),
+                fetched_at: t,
+                expires_at: t + ttl,
+            },
+        );
+        tracing::info!(jwks_uri = uri, cache_secs = ttl, "client keys fetched");
+        Ok(set)
+    }
+
+    fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyEntry>> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The addresses to connect to, each checked.
-    async fn addresses(&self, url: &Url) -> Result<Vec<SocketAddr>, OAuthError> {
+    async fn addresses(
+        &self,
+        url: &Url,
+        refused: Refusal<'_>,
+    ) -> Result<Vec<SocketAddr>, OAuthError> {
         let port = url.port_or_known_default().unwrap_or(443);
         let addrs: Vec<SocketAddr> = match url.host() {
             Some(Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
@@ -320,11 +405,11 @@ impl Documents {
             Some(Host::Domain(name)) => match tokio::net::lookup_host((name, port)).await {
                 Ok(found) => found.collect(),
                 Err(e) => {
-                    tracing::info!(client_id = url.as_str(), cause = %e, "client_id host not resolved");
+                    tracing::info!(url = url.as_str(), cause = %e, "host not resolved");
                     return Err(refused("its host name could not be resolved"));
                 }
             },
-            None => return Err(refused("the client_id URL has no host")),
+            None => return Err(refused("the URL has no host")),
         };
         if addrs.is_empty() {
             return Err(refused("its host name could not be resolved"));
@@ -334,7 +419,7 @@ impl Documents {
                 .iter()
                 .find_map(|a| special_purpose(a.ip()).map(|r| (a, r)))
             {
-                tracing::warn!(client_id = url.as_str(), address = %addr.ip(), range, "client metadata document refused: special-purpose address");
+                tracing::warn!(url = url.as_str(), address = %addr.ip(), range, "fetch refused: special-purpose address");
                 return Err(refused(
                     "its host is a private or special-purpose address, which this server does not fetch from",
                 ));
@@ -343,8 +428,13 @@ impl Documents {
         Ok(addrs)
     }
 
-    async fn fetch(&self, url: &Url) -> Result<Fetched, OAuthError> {
-        let addrs = self.addresses(url).await?;
+    async fn fetch(
+        &self,
+        url: &Url,
+        max_bytes: usize,
+        refused: Refusal<'_>,
+    ) -> Result<Fetched, OAuthError> {
+        let addrs = self.addresses(url, refused).await?;
         let limit = Duration::from_secs(self.config.timeout_secs);
         let mut builder = reqwest::Client::builder()
             .use_preconfigured_tls(self.tls.clone())
@@ -364,7 +454,7 @@ impl Documents {
             .build()
             .map_err(|e| OAuthError::server(format!("HTTP client: {e}")))?;
         let failed = |e: reqwest::Error| {
-            tracing::info!(client_id = url.as_str(), cause = %e, "client metadata document fetch failed");
+            tracing::info!(url = url.as_str(), cause = %e, "fetch failed");
             if e.is_timeout() {
                 refused("fetching it took too long")
             } else if e.is_connect() {
@@ -381,13 +471,13 @@ impl Documents {
             .map_err(failed)?;
         let status = res.status();
         if status.is_redirection() {
-            return Err(refused(format!(
+            return Err(refused(&format!(
                 "it answered with a redirect (HTTP {}), which this server does not follow",
                 status.as_u16()
             )));
         }
         if status != reqwest::StatusCode::OK {
-            return Err(refused(format!(
+            return Err(refused(&format!(
                 "it answered HTTP {} instead of 200",
                 status.as_u16()
             )));
@@ -404,16 +494,8 @@ impl Documents {
                 "it is not served as JSON (Content-Type application/json)",
             ));
         }
-        let too_large = || {
-            refused(format!(
-                "it is larger than {} KB",
-                MAX_DOCUMENT_BYTES / 1024
-            ))
-        };
-        if res
-            .content_length()
-            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-        {
+        let too_large = || refused(&format!("it is larger than {} KB", max_bytes / 1024));
+        if res.content_length().is_some_and(|n| n > max_bytes as u64) {
             return Err(too_large());
         }
         let cache_control = res
@@ -424,7 +506,7 @@ impl Documents {
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(failed)? {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            if body.len() + chunk.len() > max_bytes {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);

@@ -54,6 +54,8 @@ pub struct Config {
     pub device: DeviceConfig,
     /// Pushed authorization requests (RFC 9126): `POST /oauth/par`.
     pub par: ParConfig,
+    /// DPoP (RFC 9449): sender-constrained tokens, bound to a key the client proves it holds with a `DPoP` header.
+    pub dpop: DpopConfig,
     /// Dynamic client registration (`POST /oauth/register`, RFC 7591; RFC 7592 management).
     pub registration: RegistrationConfig,
     /// Personal access tokens (`/api/pats`) and the forward-auth endpoint for gateways (`/oauth/forward-auth`).
@@ -144,6 +146,17 @@ pub struct DatabaseConfig {
     pub pool_size: u32,
     /// Seconds to wait for a connection before giving up (at start and per request).
     pub connect_timeout_secs: u64,
+    /// SQLite only: `normal` (a commit survives the process dying; the last ones may be lost on power loss) or `full` (an fsync per commit: survives power loss too, at a cost; docs/operations.md).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// SQLite's `synchronous` setting (WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    #[default]
+    Normal,
+    Full,
 }
 
 /// Token lifetimes, in seconds.
@@ -270,6 +283,38 @@ impl DeviceConfig {
         portcullis_core::grants::device_code::DevicePolicy {
             lifetime: self.expires_in_secs,
             interval: self.interval_secs,
+        }
+    }
+}
+
+/// DPoP proofs (RFC 9449).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// How far a proof's `iat` may be from the server's clock, either way, in seconds (RFC 9449 §11.1); a proof's `jti` is remembered this long after its `iat`, so a replay is refused. At least 1.
+    pub proof_window_secs: i64,
+    /// Require a server nonce in every proof (RFC 9449 §8): a proof without the current one gets `use_dpop_nonce` with the nonce in a `DPoP-Nonce` header. Nonces are derived from the time and the server's derivation key, so every node accepts the others'.
+    pub require_nonce: bool,
+    /// How long a nonce stays current, in seconds (the one before it is still accepted). At least 1.
+    pub nonce_lifetime_secs: i64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        DpopConfig {
+            proof_window_secs: 60,
+            require_nonce: false,
+            nonce_lifetime_secs: 300,
+        }
+    }
+}
+
+impl DpopConfig {
+    /// The rules core checks proofs with.
+    pub fn rules(&self) -> portcullis_core::dpop::Rules {
+        portcullis_core::dpop::Rules {
+            window: self.proof_window_secs.max(1),
+            nonce_lifetime: self.require_nonce.then(|| self.nonce_lifetime_secs.max(1)),
         }
     }
 }
@@ -435,6 +480,7 @@ impl Default for Config {
             pages: PagesConfig::default(),
             device: DeviceConfig::default(),
             par: ParConfig::default(),
+            dpop: DpopConfig::default(),
             registration: RegistrationConfig::default(),
             pats: PatsConfig::default(),
             janitor: JanitorConfig::default(),
@@ -463,6 +509,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             pool_size: 8,
             connect_timeout_secs: 5,
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Reading requests: form bodies (RFC 6749 §3.2: application/x-www-form-urlencoded),
-//! JSON bodies, Basic and Bearer credentials. Every failure is an RFC error,
+//! JSON bodies, Basic and Bearer credentials, the `User-Agent`. Every failure is an RFC error,
 //! never actix's default plain-text 400/413.
 
 use actix_web::http::header;
@@ -23,6 +23,14 @@ fn media_type(req: &HttpRequest) -> Option<String> {
             .trim()
             .to_ascii_lowercase(),
     )
+}
+
+/// The request's `User-Agent` (RFC 9110 §10.1.5), cleaned for storage
+/// ([`portcullis_core::user_agent::clean`]); bytes that are not UTF-8 are
+/// replaced, never refused.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    let raw = req.headers().get(header::USER_AGENT)?;
+    portcullis_core::user_agent::clean(&String::from_utf8_lossy(raw.as_bytes()))
 }
 
 /// The body, refused with `invalid_request` when over [`BODY_LIMIT`].

@@ -457,8 +457,19 @@ pub fn ensure_keys(store: &Store, sealer: &SecretBox, now: i64) -> Result<Vec<St
     for alg in schedule::missing_algs(&existing, now) {
         let g = generate(alg)?;
         let record = to_record(&g, alg, sealer, now, now)?;
-        store.write(|tx| tx.insert_key(&record))?;
-        created.push(record.kid);
+        // Another node starting on the same database may have made one
+        // meanwhile: decided again under the lock.
+        let inserted = store.write(|tx| {
+            tx.lock_keys()?;
+            let still_missing = schedule::missing_algs(&tx.list_keys()?, now).contains(&alg);
+            if still_missing {
+                tx.insert_key(&record)?;
+            }
+            Ok::<_, KeyError>(still_missing)
+        })?;
+        if inserted {
+            created.push(record.kid);
+        }
     }
     Ok(created)
 }

@@ -46,7 +46,7 @@ pub struct TokenForm {
 #[derive(Serialize, ToSchema)]
 pub struct TokenBody {
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to the key of the request's DPoP proof (RFC 9449 §5).
     pub token_type: String,
     pub expires_in: i64,
     pub scope: String,
@@ -81,20 +81,32 @@ pub struct TokenRefForm {
 pub struct SignInForm {
     /// The page's CSRF token.
     pub csrf: String,
-    pub username: String,
-    pub password: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// A passkey alone (instead of `username` and `password`): the
+    /// ceremony state from the page.
+    pub passkey_state: Option<String>,
+    /// The WebAuthn answer (`PublicKeyCredential`, JSON, binary fields in
+    /// base64url), with `passkey_state`.
+    pub passkey: Option<String>,
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
 }
 
-/// The TOTP page's form, form-encoded, with the authorization request's parameters.
+/// The second-factor page's form, form-encoded, with the authorization
+/// request's parameters: a TOTP or recovery code, or a passkey.
 #[derive(Serialize, ToSchema)]
 pub struct OtpForm {
     /// The page's CSRF token.
     pub csrf: String,
     /// Proof that the password step passed.
     pub pending: String,
-    pub otp: String,
+    pub otp: Option<String>,
+    /// A passkey instead of `otp`: the ceremony state from the page.
+    pub passkey_state: Option<String>,
+    /// The WebAuthn answer (`PublicKeyCredential`, JSON, binary fields in
+    /// base64url), with `passkey_state`.
+    pub passkey: Option<String>,
     pub client_id: Option<String>,
     pub redirect_uri: Option<String>,
 }
@@ -190,8 +202,14 @@ pub struct DeviceSignInForm {
     /// The page's CSRF token.
     pub csrf: String,
     pub user_code: String,
-    pub username: String,
-    pub password: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// A passkey alone (instead of `username` and `password`): the
+    /// ceremony state from the page.
+    pub passkey_state: Option<String>,
+    /// The WebAuthn answer (`PublicKeyCredential`, JSON, binary fields in
+    /// base64url), with `passkey_state`.
+    pub passkey: Option<String>,
 }
 
 /// The device verification TOTP form, form-encoded.
@@ -202,7 +220,12 @@ pub struct DeviceOtpForm {
     pub user_code: String,
     /// Proof that the password step passed.
     pub pending: String,
-    pub otp: String,
+    pub otp: Option<String>,
+    /// A passkey instead of `otp`: the ceremony state from the page.
+    pub passkey_state: Option<String>,
+    /// The WebAuthn answer (`PublicKeyCredential`, JSON, binary fields in
+    /// base64url), with `passkey_state`.
+    pub passkey: Option<String>,
 }
 
 /// The device consent form, form-encoded.
@@ -245,6 +268,8 @@ pub struct IntrospectionBody {
     pub jti: Option<String>,
     /// `access`, `refresh` or `pat`.
     pub token_use: Option<String>,
+    /// `{"jkt": ...}`: the DPoP key a bound token is bound to (RFC 9449 §6.2).
+    pub cnf: Option<serde_json::Value>,
 }
 
 /// The direct login API's request.
@@ -349,6 +374,10 @@ pub struct Health {
         endpoints::account::security::totp_post,
         endpoints::account::security::totp_disable,
         endpoints::account::security::totp_codes,
+        endpoints::account::passkeys::list,
+        endpoints::account::passkeys::add,
+        endpoints::account::passkeys::rename,
+        endpoints::account::passkeys::remove,
         endpoints::account::security::password_get,
         endpoints::account::security::password_post,
         endpoints::account::sessions::list,

@@ -64,6 +64,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/account_tokens.html"),
     ),
     ("admin.html", include_str!("../templates/admin.html")),
+    (
+        "account_passkeys.html",
+        include_str!("../templates/account_passkeys.html"),
+    ),
+    ("passkeys.js", include_str!("../templates/passkeys.js")),
 ];
 
 /// The template set: built-in pages, replaced file by file by those found
@@ -141,6 +146,56 @@ pub fn server_error_page(
     )
 }
 
+/// [`page`] for a page that runs a script of ours (`passkeys.js`, which
+/// the template includes inline as `<script nonce="{{ nonce }}">`): a
+/// fresh nonce in the context and in the page's CSP, the only script the
+/// page may run.
+pub fn page_with_script(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+) -> HttpResponse {
+    let nonce = portcullis_core::secret::random_token(&mut crate::crypto::OsRandom, 16);
+    let ctx = minijinja::context! { nonce => nonce.clone(), ..ctx };
+    let mut res = page(state, status, name, ctx);
+    allow_script(&mut res, &nonce, "");
+    res
+}
+
+/// [`page_with_script`] when `script`, else [`page`].
+pub fn page_maybe_script(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+    script: bool,
+) -> HttpResponse {
+    if script {
+        page_with_script(state, status, name, ctx)
+    } else {
+        page(state, status, name, ctx)
+    }
+}
+
+/// Add `script-src 'nonce-…'` (and `extra` directives) to a rendered
+/// page's CSP; a failed render keeps the strict one.
+fn allow_script(res: &mut HttpResponse, nonce: &str, extra: &str) {
+    if res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        != Some("text/html; charset=utf-8")
+    {
+        return;
+    }
+    let csp = format!("{CSP}; script-src 'nonce-{nonce}'{extra}");
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&csp) {
+        res.headers_mut()
+            .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// OAuth 2.0 Form Post Response Mode §2: the authorization response as
 /// hidden fields of a form that a script posts to the client's redirect URI
 /// at once (a button when scripts are off). The page's CSP allows that one
@@ -159,14 +214,8 @@ pub fn form_post(
         minijinja::context! { action, fields, nonce },
     );
     if res.status() == StatusCode::OK {
-        let csp = format!(
-            "{CSP}; script-src 'nonce-{nonce}'; form-action {}",
-            form_origin(action)
-        );
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&csp) {
-            res.headers_mut()
-                .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, v);
-        }
+        let extra = format!("; form-action {}", form_origin(action));
+        allow_script(&mut res, &nonce, &extra);
     }
     for c in cookies {
         let _ = res.add_cookie(&c);

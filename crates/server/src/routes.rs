@@ -31,8 +31,14 @@ fn api_cors() -> Cors {
         .allow_any_origin()
         .send_wildcard()
         .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
-        .allowed_headers(["Authorization", "Content-Type", "MCP-Protocol-Version"])
-        .expose_headers(["WWW-Authenticate", "Retry-After"])
+        // RFC 9449: browser clients send DPoP proofs and read server nonces.
+        .allowed_headers([
+            "Authorization",
+            "Content-Type",
+            "MCP-Protocol-Version",
+            "DPoP",
+        ])
+        .expose_headers(["WWW-Authenticate", "Retry-After", "DPoP-Nonce"])
         .max_age(86_400)
 }
 
@@ -223,7 +229,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
     }
     // The account pages and the read-only admin page (docs/account.md).
     {
-        use crate::endpoints::account::{admin, home, security, sessions, tokens};
+        use crate::endpoints::account::{admin, home, passkeys, security, sessions, tokens};
         cfg.route(&format!("{base}/account"), web::get().to(home::overview));
         cfg.route(
             &format!("{base}/account/login"),
@@ -249,6 +255,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, issuer: &Issuer) {
         cfg.route(
             &format!("{base}/account/totp/codes"),
             web::post().to(security::totp_codes),
+        );
+        cfg.route(
+            &format!("{base}/account/passkeys"),
+            web::get().to(passkeys::list),
+        );
+        cfg.route(
+            &format!("{base}/account/passkeys"),
+            web::post().to(passkeys::add),
+        );
+        cfg.route(
+            &format!("{base}/account/passkeys/rename"),
+            web::post().to(passkeys::rename),
+        );
+        cfg.route(
+            &format!("{base}/account/passkeys/remove"),
+            web::post().to(passkeys::remove),
         );
         cfg.route(
             &format!("{base}/account/password"),

@@ -8,9 +8,9 @@ use std::time::Duration;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use portcullis_core::Issuer;
-use portcullis_storage::Store;
+use portcullis_storage::{SqliteSync, Store};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SqliteSynchronous};
 use crate::crypto::SecretBox;
 use crate::endpoints::discovery;
 use crate::keys::{self, KeyRing, Keys};
@@ -52,8 +52,15 @@ pub fn open_store_with(
     config: &Config,
     progress: &mut dyn FnMut(portcullis_storage::MigrationStep<'_>),
 ) -> Result<Store, StartupError> {
-    let timeout = Duration::from_secs(config.database.connect_timeout_secs);
-    let store = Store::open(&config.database_url, config.database.pool_size, timeout)
+    let options = portcullis_storage::OpenOptions {
+        pool_size: config.database.pool_size,
+        connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+        sqlite_sync: match config.database.sqlite_synchronous {
+            SqliteSynchronous::Normal => SqliteSync::Normal,
+            SqliteSynchronous::Full => SqliteSync::Full,
+        },
+    };
+    let store = Store::open_with(&config.database_url, &options)
         .map_err(|e| StartupError::Database(e.to_string()))?;
     let applied = store
         .migrate_with(progress)

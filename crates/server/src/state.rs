@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use portcullis_core::client_auth::{self, Credentials};
+use portcullis_core::dpop::Proof;
 use portcullis_core::ports::Random;
 use portcullis_core::throttle::{self, Kind, Throttles};
 use portcullis_core::tokens::{Ctx, GrantResult, Outcome, TokenPolicy, TokenResponse};
@@ -68,6 +69,8 @@ impl AppState {
             signer,
             derive_key: &self.derive_key,
             now,
+            dpop_jkt: None,
+            user_agent: None,
         }
     }
 }
@@ -79,14 +82,38 @@ pub async fn write_grant<F>(state: &web::Data<AppState>, f: F) -> Result<TokenRe
 where
     F: for<'t> FnOnce(&mut Tx<'t>, &Ctx, &mut dyn Random) -> GrantResult + Send + 'static,
 {
+    write_grant_bound(state, None, None, f).await
+}
+
+/// [`write_grant`] for a token request with a checked DPoP proof (RFC
+/// 9449 §5): its `jti` is consumed in the grant's transaction and the
+/// tokens are bound to its key (`Ctx::dpop_jkt`). `user_agent`: the
+/// request's, cleaned ([`crate::extract::user_agent`]; `Ctx::user_agent`).
+pub async fn write_grant_bound<F>(
+    state: &web::Data<AppState>,
+    proof: Option<Proof>,
+    user_agent: Option<String>,
+    f: F,
+) -> Result<TokenResponse, ApiError>
+where
+    F: for<'t> FnOnce(&mut Tx<'t>, &Ctx, &mut dyn Random) -> GrantResult + Send + 'static,
+{
     let st = state.clone();
     let response = web::block(
         move || -> Result<Result<TokenResponse, ApiError>, ApiError> {
             let t = now();
             let deferred = DeferredSigner::new();
+            let rules = st.config.dpop.rules();
             let outcome = {
-                let ctx = st.ctx_with(&deferred, t);
-                st.store.write(|tx| f(tx, &ctx, &mut OsRandom))?
+                let mut ctx = st.ctx_with(&deferred, t);
+                ctx.dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
+                ctx.user_agent = user_agent.as_deref();
+                st.store.write(|tx| {
+                    if let Some(p) = &proof {
+                        portcullis_core::dpop::consume(tx, p, &rules)?;
+                    }
+                    f(tx, &ctx, &mut OsRandom)
+                })?
             };
             match outcome {
                 Outcome::Issued(mut r) => {

@@ -18,11 +18,45 @@ pub enum AnyConnection {
 }
 
 /// Set on every new SQLite connection, as one `batch_execute` (a
-/// multi-statement `sql_query` would run only the first pragma).
-/// `busy_timeout` comes first so that switching to WAL waits for a lock
-/// instead of failing.
+/// multi-statement `sql_query` would run only the first pragma), followed
+/// by the [`SqliteSync`] setting. `busy_timeout` comes first so that
+/// switching to WAL waits for a lock instead of failing.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+     PRAGMA foreign_keys = ON;";
+
+/// SQLite's `synchronous` setting in WAL mode (docs/operations.md, "The
+/// database").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// `NORMAL`, the default: a commit is written to the WAL without an
+    /// fsync; nothing acknowledged is lost when the process dies, the last
+    /// commits may be lost on power loss or an operating-system crash.
+    #[default]
+    Normal,
+    /// `FULL`: the WAL is fsynced at every commit, so an acknowledged
+    /// transaction survives power loss too, at one fsync per write.
+    Full,
+}
+
+impl SqliteSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL;",
+            SqliteSync::Full => "PRAGMA synchronous = FULL;",
+        }
+    }
+}
+
+/// How [`Store::open_with`] opens the database.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long to wait for the database (at start and per checkout).
+    pub connect_timeout: Duration,
+    /// SQLite only.
+    pub sqlite_sync: SqliteSync,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -35,8 +69,8 @@ pub enum OpenError {
 /// Where the database is, parsed from the argument of [`Store::open`].
 #[derive(Clone)]
 pub(crate) enum Target {
-    /// A file path, handed to SQLite as is.
-    Sqlite(String),
+    /// A file path, handed to SQLite as is, and its `synchronous` setting.
+    Sqlite(String, SqliteSync),
     /// A libpq URL.
     Postgres(String),
 }
@@ -76,19 +110,19 @@ impl Target {
                  connection must see the same database)"
             )));
         }
-        Ok(Target::Sqlite(path.to_owned()))
+        Ok(Target::Sqlite(path.to_owned(), SqliteSync::default()))
     }
 
     pub(crate) fn backend(&self) -> Backend {
         match self {
-            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Sqlite(..) => Backend::Sqlite,
             Target::Postgres(_) => Backend::Postgres,
         }
     }
 
     pub(crate) fn redacted(&self) -> String {
         match self {
-            Target::Sqlite(path) => path.clone(),
+            Target::Sqlite(path, _) => path.clone(),
             Target::Postgres(url) => redact(url),
         }
     }
@@ -99,9 +133,10 @@ impl Target {
     pub(crate) fn connect(&self) -> diesel::ConnectionResult<AnyConnection> {
         match self {
             Target::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
-            Target::Sqlite(path) => {
+            Target::Sqlite(path, sync) => {
                 let mut conn = SqliteConnection::establish(path)?;
-                conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| {
+                let pragmas = format!("{SQLITE_PRAGMAS} {}", sync.pragma());
+                conn.batch_execute(&pragmas).map_err(|e| {
                     diesel::ConnectionError::BadConnection(format!("setting SQLite pragmas: {e}"))
                 })?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -201,7 +236,27 @@ impl Store {
         pool_size: u32,
         connect_timeout: Duration,
     ) -> Result<Store, OpenError> {
-        let target = Target::parse(database_url.trim(), connect_timeout)?;
+        Store::open_with(
+            database_url,
+            &OpenOptions {
+                pool_size,
+                connect_timeout,
+                sqlite_sync: SqliteSync::default(),
+            },
+        )
+    }
+
+    /// [`Store::open`] with every option.
+    pub fn open_with(database_url: &str, options: &OpenOptions) -> Result<Store, OpenError> {
+        let OpenOptions {
+            pool_size,
+            connect_timeout,
+            sqlite_sync,
+        } = *options;
+        let mut target = Target::parse(database_url.trim(), connect_timeout)?;
+        if let Target::Sqlite(_, sync) = &mut target {
+            *sync = sqlite_sync;
+        }
         let backend = target.backend();
         let url_redacted = redact(database_url.trim());
         let pool = Pool::builder()
@@ -228,7 +283,7 @@ mod tests {
 
     fn sqlite_path(url: &str) -> String {
         match Target::parse(url, Duration::from_secs(1)).unwrap() {
-            Target::Sqlite(p) => p,
+            Target::Sqlite(p, _) => p,
             Target::Postgres(u) => panic!("{url} parsed as postgres {u}"),
         }
     }
@@ -255,6 +310,41 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// `synchronous` as a new pooled connection reports it: 1 is NORMAL,
+    /// 2 is FULL.
+    fn synchronous_of(sync: Option<SqliteSync>) -> i64 {
+        use diesel::RunQueryDsl;
+        let db = crate::testing::TestDb::sqlite();
+        let store = match sync {
+            None => Store::open(&db.url, 1, Duration::from_secs(5)).unwrap(),
+            Some(sqlite_sync) => Store::open_with(
+                &db.url,
+                &OpenOptions {
+                    pool_size: 1,
+                    connect_timeout: Duration::from_secs(5),
+                    sqlite_sync,
+                },
+            )
+            .unwrap(),
+        };
+        let mut conn = store.pool_for_tests().get().unwrap();
+        let AnyConnection::Sqlite(conn) = &mut *conn else {
+            panic!("not SQLite")
+        };
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT synchronous FROM pragma_synchronous)",
+        ))
+        .get_result(conn)
+        .unwrap()
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_normal_unless_asked_for_full() {
+        assert_eq!(synchronous_of(None), 1);
+        assert_eq!(synchronous_of(Some(SqliteSync::Normal)), 1);
+        assert_eq!(synchronous_of(Some(SqliteSync::Full)), 2);
     }
 
     #[test]

@@ -19,6 +19,6 @@ pub mod testing;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
-pub use conn::{AnyConnection, OpenError};
+pub use conn::{AnyConnection, OpenError, OpenOptions, SqliteSync};
 pub use migrate::MigrationStep;
 pub use store::{Backend, PoolState, Store, Tx};

@@ -70,6 +70,7 @@ diesel::table! {
         last_used_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -83,6 +84,7 @@ diesel::table! {
         last_seen_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -104,6 +106,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -120,6 +123,7 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -137,6 +141,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         parent_hash -> Nullable<Text>,
         resource -> Text,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -246,6 +251,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    used_jtis (key) {
+        key -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> clients (client_id));
 diesel::joinable!(browser_sessions -> users (user_id));
@@ -260,7 +272,21 @@ diesel::joinable!(refresh_tokens -> clients (client_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(consents -> users (user_id));
 diesel::joinable!(consents -> clients (client_id));
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        credential_id -> Text,
+        credential -> Text,
+        kind -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(personal_access_tokens -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(personal_access_tokens -> clients (client_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 
@@ -282,10 +308,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     device_codes,
     pushed_requests,
+    used_jtis,
+    passkeys,
 );
 
 /// Every table, for checks that visit them all.
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 19] = [
     "clients",
     "users",
     "signing_keys",
@@ -303,4 +331,6 @@ pub const TABLES: [&str; 17] = [
     "recovery_codes",
     "device_codes",
     "pushed_requests",
+    "used_jtis",
+    "passkeys",
 ];

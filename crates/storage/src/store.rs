@@ -72,6 +72,11 @@ impl Store {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn pool_for_tests(&self) -> &r2d2::Pool<Manager> {
+        &self.pool
+    }
+
     pub(crate) fn target(&self) -> &Target {
         &self.target
     }

@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::model::{Client, GrantType, SessionKind};
 use crate::params::Params;
 use crate::pkce;
-use crate::ports::{AuditStore, CodeStore, Random, SessionStore, TokenStore, UserStore};
+use crate::ports::{
+    AuditStore, BrowserSessionStore, CodeStore, Random, SessionStore, TokenStore, UserStore,
+};
 use crate::secret::hash_token;
 use crate::sessions::{audit, end_session};
 use crate::tokens::{invalid_grant, Ctx, GrantResult, Outcome};
@@ -22,7 +24,7 @@ pub fn handle<T>(
     params: &Params,
 ) -> GrantResult
 where
-    T: CodeStore + UserStore + SessionStore + TokenStore + AuditStore,
+    T: CodeStore + BrowserSessionStore + UserStore + SessionStore + TokenStore + AuditStore,
 {
     super::require_grant(client, GrantType::AuthorizationCode)?;
     let code = params.require("code")?;
@@ -37,6 +39,9 @@ where
             "authorization code was issued to another client",
         ));
     }
+    // RFC 9449 §10: a code bound to a DPoP key is exchanged only with a
+    // proof by that key.
+    crate::dpop::check_binding(record.dpop_jkt.as_deref(), ctx.dpop_jkt, "code")?;
     if !tx.consume_code(&hash, ctx.now)? {
         // A replay: end the token family the first exchange started.
         if let Some(session_id) = &record.session_id {
@@ -79,6 +84,13 @@ where
             "code_verifier does not match the code_challenge",
         ));
     }
+    // The session is shown as the browser that signed in, not as the
+    // client's HTTP library that redeems the code.
+    let browser = match &record.browser_session_id {
+        Some(id) => tx.get_browser_session(id)?,
+        None => None,
+    };
+    let user_agent = browser.and_then(|b| b.user_agent);
     let approval = super::Approval {
         user_id: &record.user_id,
         auth_time: record.auth_time,
@@ -87,6 +99,7 @@ where
         resource: &record.resource,
         nonce: record.nonce.as_deref(),
         kind: SessionKind::Browser,
+        user_agent: user_agent.as_deref().or(ctx.user_agent),
     };
     super::issue_approved(tx, ctx, rng, client, params, &approval, |tx, session| {
         tx.set_code_session(&hash, &session.id).map(drop)

@@ -6,8 +6,8 @@ use crate::model::{Client, GrantType};
 use crate::params::Params;
 use crate::ports::{Random, TokenStore};
 use crate::tokens::{
-    audience, mint_access, requested_scope, target, Ctx, GrantResult, Material, Outcome,
-    TokenResponse,
+    audience, mint_access, requested_scope, target, token_type, Ctx, GrantResult, Material,
+    Outcome, TokenResponse,
 };
 
 pub fn handle(
@@ -29,11 +29,11 @@ pub fn handle(
     let named = params.get("scope").is_some();
     let lifetime = ctx.policy.access_token_lifetime;
     let target = target(ctx, client, aud, &scope, named, lifetime)?;
-    let (access_token, _) =
+    let (access_token, record) =
         mint_access(tx, ctx, client, None, None, &target, &Material::random(rng))?;
     Ok(Outcome::Issued(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(&record),
         expires_in: target.settings.lifetime,
         scope: target.scope.to_string(),
         refresh_token: None,

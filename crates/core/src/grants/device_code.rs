@@ -326,6 +326,8 @@ where
         resource: &record.resource,
         nonce: None,
         kind: SessionKind::Device,
+        // The device itself polls for the tokens: its own User-Agent.
+        user_agent: ctx.user_agent,
     };
     super::issue_approved(tx, ctx, rng, client, params, &approval, |_, _| Ok(()))
 }
@@ -465,7 +467,13 @@ mod tests {
             .is_none());
         let code = h.store.device_codes[0].clone();
         assert!(!decide(&mut h.store, &mut h.rng, &code, &u.id, None, T0 + 21).unwrap());
+        // The device polls: its session is shown as the device's software.
+        h.user_agent = Some("tv-box/2.0".into());
         let t = issued(poll(&mut h, &c, &d.device_code, T0 + 30));
+        assert_eq!(
+            h.store.sessions[0].user_agent.as_deref(),
+            Some("tv-box/2.0")
+        );
         assert_eq!(t.scope, "offline_access openid");
         assert!(t.refresh_token.is_some(), "offline_access");
         let id = TestSigner::claims(t.id_token.as_deref().expect("id_token for openid"));

@@ -50,6 +50,8 @@ pub(crate) struct Approval<'a> {
     pub resource: &'a [String],
     pub nonce: Option<&'a str>,
     pub kind: SessionKind,
+    /// The device the session is shown as (cleaned `User-Agent`).
+    pub user_agent: Option<&'a str>,
 }
 
 /// The tokens of an approval: the audience (RFC 8707 §2.2: the token
@@ -89,6 +91,7 @@ where
         a.kind,
         a.auth_time,
         a.amr.to_vec(),
+        a.user_agent,
     )? {
         Ok(s) => s,
         Err(e) => {

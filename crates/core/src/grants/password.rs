@@ -10,13 +10,16 @@
 use crate::error::OAuthError;
 use crate::model::{Client, GrantType, Scopes, SessionKind, User};
 use crate::params::Params;
-use crate::ports::{AuditStore, Random, RecoveryCodeStore, SessionStore, TokenStore, UserStore};
+use crate::ports::{
+    AuditStore, PasskeyStore, Random, RecoveryCodeStore, SessionStore, TokenStore, UserStore,
+};
 use crate::second_factor;
 use crate::secret::random_token;
 use crate::sessions::start_session;
 use crate::tokens::{
-    audience, id_token, invalid_grant, mint_access, mint_refresh, requested_scope, target, Ctx,
-    GrantResult, IdTokenInput, Material, Outcome, RefreshGrant, Target, TokenResponse,
+    audience, id_token, invalid_grant, mint_access, mint_refresh, requested_scope, target,
+    token_type, Ctx, GrantResult, IdTokenInput, Material, Outcome, RefreshGrant, Target,
+    TokenResponse,
 };
 
 #[derive(Debug, Clone)]
@@ -87,10 +90,18 @@ pub fn complete<T>(
     access_lifetime: i64,
 ) -> GrantResult
 where
-    T: UserStore + RecoveryCodeStore + SessionStore + TokenStore + AuditStore,
+    T: UserStore + RecoveryCodeStore + PasskeyStore + SessionStore + TokenStore + AuditStore,
 {
     if user.disabled {
         return denied("account is disabled", false);
+    }
+    // A passkey cannot be presented here: an account whose only second
+    // factor is a passkey signs in through the browser (crate::passkeys).
+    if totp_secret.is_none() && tx.count_passkeys(&user.id)? > 0 {
+        return denied(
+            "this account's second factor is a passkey: sign in through the browser",
+            false,
+        );
     }
     let mut amr = vec!["pwd".to_string()];
     if let Some(secret) = totp_secret {
@@ -118,6 +129,7 @@ where
         SessionKind::Password,
         ctx.now,
         amr,
+        ctx.user_agent,
     )? {
         Ok(s) => s,
         Err(e) => {
@@ -170,7 +182,7 @@ pub fn issue_session_tokens(
     nonce: Option<&str>,
     with_refresh: bool,
 ) -> GrantResult {
-    let (access_token, _) = mint_access(
+    let (access_token, record) = mint_access(
         tx,
         ctx,
         client,
@@ -185,6 +197,7 @@ pub fn issue_session_tokens(
             scope,
             aud: &target.aud,
             resource,
+            dpop_jkt: crate::dpop::refresh_binding(client, ctx.dpop_jkt),
         };
         let rec = mint_refresh(tx, ctx, session, &grant, &token, None)?;
         Some((token, rec.expires_at - ctx.now))
@@ -208,7 +221,7 @@ pub fn issue_session_tokens(
     };
     Ok(Outcome::Issued(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(&record),
         expires_in: target.settings.lifetime,
         // RFC 6749 §5.1: the scope of the access token.
         scope: target.scope.to_string(),

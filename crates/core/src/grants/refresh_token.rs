@@ -18,8 +18,8 @@ use crate::resources::narrow;
 use crate::secret::hash_token;
 use crate::sessions::{audit, end_session, is_live};
 use crate::tokens::{
-    derive, invalid_grant, mint_access, mint_refresh, render_access, target, Ctx, GrantResult,
-    Material, Outcome, RefreshGrant, TokenResponse,
+    derive, invalid_grant, mint_access, mint_refresh, render_access, target, token_type, Ctx,
+    GrantResult, Material, Outcome, RefreshGrant, TokenResponse,
 };
 
 /// The tokens a refresh token's use yields, derived from it.
@@ -61,6 +61,9 @@ where
     if rt.revoked_at.is_some() || rt.expires_at <= ctx.now {
         return Err(invalid_grant("refresh token is expired or revoked"));
     }
+    // RFC 9449 §5: a refresh token bound to a DPoP key is good only with a
+    // proof by that key.
+    crate::dpop::check_binding(rt.dpop_jkt.as_deref(), ctx.dpop_jkt, "refresh token")?;
     let Some(session) = tx.get_session(&rt.session_id)? else {
         return Err(invalid_grant("session not found"));
     };
@@ -88,7 +91,7 @@ where
     let next = successors(ctx.derive_key, presented);
 
     if tx.consume_refresh_token(&hash, ctx.now)? {
-        let (access_token, _) = mint_access(
+        let (access_token, record) = mint_access(
             tx,
             ctx,
             client,
@@ -101,12 +104,13 @@ where
             scope: &rt.scope,
             aud: &rt.audience,
             resource: &rt.resource,
+            dpop_jkt: crate::dpop::refresh_binding(client, ctx.dpop_jkt),
         };
         let new_rt = mint_refresh(tx, ctx, &session, &grant, &next.refresh, Some(hash))?;
         tx.touch_session(&session.id, ctx.now)?;
         return Ok(Outcome::Issued(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: token_type(&record),
             expires_in: target.settings.lifetime,
             scope: target.scope.to_string(),
             refresh_token: Some(next.refresh),
@@ -134,7 +138,7 @@ where
                     .map_or(client.signing_alg, |(s, _)| s.alg);
                 return Ok(Outcome::Issued(TokenResponse {
                     access_token: render_access(ctx, alg, &access, &next.access)?,
-                    token_type: "Bearer",
+                    token_type: token_type(&access),
                     expires_in: (access.expires_at - ctx.now).max(0),
                     scope: access.scope.to_string(),
                     refresh_token: Some(next.refresh),

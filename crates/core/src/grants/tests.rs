@@ -311,6 +311,47 @@ fn wrong_code(now: i64) -> String {
 }
 
 #[test]
+fn password_grant_refuses_an_account_whose_second_factor_is_a_passkey() {
+    use crate::passkeys::{register, NewPasskey, PasskeyKind};
+    let mut h = Harness::default();
+    let (cli, _) = h.client(cli_spec(TokenFormat::Opaque, PWD_REFRESH));
+    let alice = h.user("alice");
+    let new = NewPasskey {
+        credential_id: "cred".into(),
+        credential: "{}".into(),
+        kind: PasskeyKind::Hardware,
+    };
+    register(
+        &mut h.store,
+        &mut crate::testing::SeqRandom(3),
+        &alice.id,
+        "",
+        new,
+        T0,
+    )
+    .unwrap()
+    .unwrap();
+    let (e, failure) = denied(login_with(&mut h, &cli, &alice, None, &[], T0 + 5));
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.unwrap().contains("passkey"));
+    assert!(!failure, "the password was right");
+    assert!(h.store.sessions.is_empty());
+    // With TOTP on as well, the code is the way in, as before.
+    let alice = h.edit_user(&alice.id, |u| u.totp_secret = Some(TOTP.into()));
+    let code = totp::code_at(TOTP, T0 + 5).unwrap();
+    let t = issued(login_with(
+        &mut h,
+        &cli,
+        &alice,
+        Some(TOTP),
+        &[("otp", &code)],
+        T0 + 5,
+    ));
+    let sid = t.session_state.clone().unwrap();
+    assert_eq!(h.store.session(&sid).amr, ["pwd", "otp", "mfa"]);
+}
+
+#[test]
 fn password_with_totp() {
     let mut h = Harness::default();
     let (cli, _) = h.client(cli_spec(TokenFormat::Opaque, PWD_REFRESH));
@@ -832,4 +873,95 @@ fn refresh_chain_property() {
         assert_eq!(h.store.refresh_tokens.len(), 13);
         assert!(h.store.events.is_empty(), "seed {seed}");
     }
+}
+
+// ---------------------------------------------------------------- DPoP (RFC 9449)
+
+#[test]
+fn a_dpop_proof_binds_the_access_token() {
+    let mut h = Harness::default();
+    let (client, _) = h.client(service_spec(TokenFormat::Jwt));
+    h.dpop_jkt = Some("jkt-1".into());
+    let t = issued(cc(&mut h, &client, &[], T0));
+    // §5: token_type DPoP; §6.1: cnf.jkt in the JWT.
+    assert_eq!(t.token_type, "DPoP");
+    let (_, claims) = TestSigner::decode(&t.access_token);
+    assert_eq!(claims["cnf"], json!({"jkt": "jkt-1"}));
+    // §7.2: not a bearer token.
+    let jti = claims["jti"].as_str().unwrap();
+    let r = crate::access::TokenRef::Jti(jti);
+    assert!(crate::access::resolve(&mut h.store, r, T0 + 1)
+        .unwrap()
+        .is_some());
+    let r = crate::access::TokenRef::Jti(jti);
+    assert!(crate::access::resolve_bearer(&mut h.store, r, T0 + 1)
+        .unwrap()
+        .is_none());
+    // Without a proof: a bearer token, no cnf.
+    h.dpop_jkt = None;
+    let t = issued(cc(&mut h, &client, &[], T0));
+    assert_eq!(t.token_type, "Bearer");
+    assert!(TestSigner::decode(&t.access_token).1.get("cnf").is_none());
+}
+
+#[test]
+fn a_client_may_require_dpop() {
+    let mut h = Harness::default();
+    let mut spec = service_spec(TokenFormat::Opaque);
+    spec.metadata = Some(json!({"dpop_bound_access_tokens": true}));
+    let (client, _) = h.client(spec);
+    let e = cc(&mut h, &client, &[], T0).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidDpopProof);
+    h.dpop_jkt = Some("jkt-1".into());
+    assert_eq!(issued(cc(&mut h, &client, &[], T0)).token_type, "DPoP");
+}
+
+#[test]
+fn a_public_clients_refresh_token_is_bound_to_its_key() {
+    let mut h = Harness::default();
+    let mut spec = cli_spec(TokenFormat::Opaque, PWD_REFRESH);
+    spec.auth_method = Some(ClientAuthMethod::None);
+    let (cli, _) = h.client(spec);
+    assert!(cli.is_public());
+    let alice = h.user("alice");
+    h.dpop_jkt = Some("jkt-1".into());
+    let first = issued(login_with(&mut h, &cli, &alice, None, &[], T0));
+    assert_eq!(first.token_type, "DPoP");
+    let stored = h.store.get_refresh_token(&hash_token(rt(&first))).unwrap();
+    assert_eq!(stored.unwrap().dpop_jkt.as_deref(), Some("jkt-1"));
+
+    // §5: no proof, or another key: refused (nothing consumed).
+    h.dpop_jkt = None;
+    let e = refresh(&mut h, &cli, rt(&first), None, T0 + 1).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidDpopProof);
+    h.dpop_jkt = Some("jkt-2".into());
+    let e = refresh(&mut h, &cli, rt(&first), None, T0 + 1).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+
+    // The same key: rotated, and the successor is bound too.
+    h.dpop_jkt = Some("jkt-1".into());
+    let next = issued(refresh(&mut h, &cli, rt(&first), None, T0 + 2));
+    assert_eq!(next.token_type, "DPoP");
+    let succ = h.store.get_refresh_token(&hash_token(rt(&next))).unwrap();
+    assert_eq!(succ.unwrap().dpop_jkt.as_deref(), Some("jkt-1"));
+    // A retry within the grace window gets the same DPoP-bound pair.
+    let again = issued(refresh(&mut h, &cli, rt(&first), None, T0 + 3));
+    assert_eq!(again.token_type, "DPoP");
+    assert_eq!(again.access_token, next.access_token);
+}
+
+#[test]
+fn a_confidential_clients_refresh_token_is_not_bound() {
+    let mut h = Harness::default();
+    let mut spec = cli_spec(TokenFormat::Opaque, PWD_REFRESH);
+    spec.auth_method = Some(ClientAuthMethod::ClientSecretBasic);
+    let (web, _) = h.client(spec);
+    let alice = h.user("alice");
+    h.dpop_jkt = Some("jkt-1".into());
+    let first = issued(login_with(&mut h, &web, &alice, None, &[], T0));
+    assert_eq!(first.token_type, "DPoP");
+    // §5: already sender-constrained by client authentication.
+    h.dpop_jkt = None;
+    let next = issued(refresh(&mut h, &web, rt(&first), None, T0 + 1));
+    assert_eq!(next.token_type, "Bearer");
 }

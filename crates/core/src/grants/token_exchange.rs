@@ -252,7 +252,7 @@ where
         response: ExchangeResponse {
             token: TokenResponse {
                 access_token,
-                token_type: "Bearer",
+                token_type: crate::tokens::token_type(&record),
                 expires_in: target.settings.lifetime,
                 scope: target.scope.to_string(),
                 refresh_token: None,

@@ -97,6 +97,11 @@ pub struct Session {
     /// Hard end (maximum lifetime).
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The device or software it started from: the `User-Agent` of the
+    /// signed-in browser (authorization code flow) or of the token request
+    /// ([`crate::user_agent::clean`]); `None`: not sent, or started before
+    /// it was recorded.
+    pub user_agent: Option<String>,
 }
 
 /// A signed-in browser (the cookie holds a random id; the store keeps its hash).
@@ -110,6 +115,9 @@ pub struct BrowserSession {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The `User-Agent` of the browser that signed in
+    /// ([`crate::user_agent::clean`]).
+    pub user_agent: Option<String>,
 }
 
 /// An authorization code (RFC 6749 §4.1.2), stored by hash.
@@ -134,6 +142,9 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to
+    /// (the authorization request's `dpop_jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A device authorization (RFC 8628 §3.2): the device code and the user
@@ -190,6 +201,9 @@ pub struct AccessToken {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// RFC 9449 §6: the RFC 7638 thumbprint of the DPoP key the token is
+    /// bound to (`cnf.jkt`); `None`: a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh token, stored by hash; single use (rotation).
@@ -210,6 +224,9 @@ pub struct RefreshToken {
     /// The resources (RFC 8707) its grant authorized: a refresh may ask for
     /// any of them, never for another (§2.2). Empty: none were named.
     pub resource: Vec<String>,
+    /// RFC 9449 §5: a public client's refresh token is bound to the DPoP
+    /// key it was issued with (thumbprint); `None`: not bound.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Scopes a user granted a client.
@@ -265,4 +282,19 @@ pub struct InitialAccessToken {
     pub max_uses: Option<i64>,
     /// Registrations it has authorized.
     pub uses: i64,
+}
+
+/// A WebAuthn credential a user registered (a passkey). `credential` is the
+/// relying-party library's record of it (public key, counter), as JSON that
+/// core does not read; `credential_id` is its base64url id, unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passkey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub credential_id: String,
+    pub credential: String,
+    pub kind: crate::passkeys::PasskeyKind,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }

@@ -55,6 +55,8 @@ wire_enum!(
     ClientAuthMethod {
         ClientSecretBasic => "client_secret_basic",
         ClientSecretPost => "client_secret_post",
+        // RFC 7523 §2.2, OIDC Core §9: a JWT signed with the client's key.
+        PrivateKeyJwt => "private_key_jwt",
         None => "none",
     }
 );

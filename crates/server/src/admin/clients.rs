@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpRequest};
 use portcullis_core::admin::{self, AdminResult, ClientPatch, PageParams};
+use portcullis_core::client_assertion;
 use portcullis_core::clients::ClientSpec;
 use portcullis_core::model::{ClientAuthMethod, GrantType, Scopes, SigningAlg, TokenFormat};
 use portcullis_core::ErrorCode;
@@ -59,6 +60,9 @@ struct NewClientBody {
     signing_alg: Option<String>,
     application_type: Option<String>,
     metadata: Option<Value>,
+    /// RFC 7591 §2: the client's public keys (`private_key_jwt`).
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
 }
 
 impl NewClientBody {
@@ -79,7 +83,7 @@ impl NewClientBody {
             )?,
             signing_alg: opt::<SigningAlg>(self.signing_alg, "signing_alg")?,
             application_type: self.application_type,
-            metadata: self.metadata,
+            metadata: client_assertion::with_keys(self.metadata, self.jwks, self.jwks_uri),
         })
     }
 }
@@ -97,6 +101,8 @@ struct ClientPatchBody {
     signing_alg: Option<String>,
     application_type: Option<String>,
     metadata: Option<Value>,
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
     is_resource_server: Option<bool>,
     disabled: Option<bool>,
 }
@@ -116,6 +122,8 @@ impl ClientPatchBody {
             signing_alg: opt::<SigningAlg>(self.signing_alg, "signing_alg")?,
             application_type: self.application_type,
             metadata: self.metadata,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
             is_resource_server: self.is_resource_server,
             disabled: self.disabled,
         })

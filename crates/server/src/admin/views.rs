@@ -65,7 +65,7 @@ pub fn session_json(s: &Session, idle_timeout: i64) -> Value {
         "auth_time": s.auth_time, "amr": s.amr, "created_at": s.created_at,
         "last_used_at": s.last_used_at, "expires_at": s.expires_at,
         "idle_expires_at": s.last_used_at.saturating_add(idle_timeout),
-        "revoked_at": s.revoked_at,
+        "revoked_at": s.revoked_at, "user_agent": s.user_agent,
     })
 }
 

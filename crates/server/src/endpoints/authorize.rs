@@ -201,13 +201,13 @@ fn login_page(
     let (token, cookie) = csrf(req, state);
     let ctx = FormCtx {
         action: path(state, "/oauth/authorize/login"),
-        csrf: token,
+        csrf: token.clone(),
         params: hidden(params),
         client_name: &client.name,
         error,
         username,
     };
-    with_cookie(page(state, status, "login.html", ctx), cookie)
+    with_cookie(signin::sign_in_page(state, status, &token, ctx), cookie)
 }
 
 fn consent_page(
@@ -412,7 +412,8 @@ async fn signed_in(
     user: User,
     amr: Vec<String>,
 ) -> Resp {
-    let (session, cookie) = match signin::start_browser_session(state, &user, amr).await {
+    let ua = extract::user_agent(req);
+    let (session, cookie) = match signin::start_browser_session(state, &user, amr, ua).await {
         Ok(v) => v,
         Err(e) => return server_error(state, e),
     };
@@ -484,31 +485,29 @@ async fn posted(
 }
 
 /// POST /oauth/authorize/login: the sign-in form.
-#[utoipa::path(post, path = "/oauth/authorize/login", tag = "authorization", request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded", description = "csrf, username, password and the authorization request"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/login", tag = "authorization", request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded", description = "csrf, username and password (or passkey_state and passkey: a passkey alone) and the authorization request"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
 pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
     let username = all.get("username").unwrap_or("").to_string();
-    let password = all.get("password").unwrap_or("");
-    let user = match signin::password_step(&state, &username, password).await {
-        Ok(u) => u,
-        Err(refused) => {
-            return refused.respond(&state, "authorization endpoint", |msg, status| {
-                login_page(&req, &state, &client, &params, Some(msg), &username, status)
-            })
+    match signin::first_step(&state, &all).await {
+        Ok(signin::FirstStep::Done(user, amr)) => {
+            signed_in(&req, &state, client, auth, params, user, amr).await
         }
-    };
-    if user.totp_secret.is_some() {
-        return otp_page(&req, &state, &params, &user, None);
+        Ok(signin::FirstStep::SecondFactor(user)) => {
+            otp_page(&req, &state, &params, &user, None).await
+        }
+        Err(refused) => refused.respond(&state, "authorization endpoint", |msg, status| {
+            login_page(&req, &state, &client, &params, Some(msg), &username, status)
+        }),
     }
-    signed_in(&req, &state, client, auth, params, user, vec!["pwd".into()]).await
 }
 
-fn otp_page(
+async fn otp_page(
     req: &HttpRequest,
-    state: &AppState,
+    state: &web::Data<AppState>,
     params: &Params,
     user: &User,
     error: Option<&str>,
@@ -521,23 +520,24 @@ fn otp_page(
         user,
         error,
     )
+    .await
 }
 
 /// POST /oauth/authorize/otp: the TOTP step.
-#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/oauth/authorize/otp", tag = "authorization", request_body(content = crate::openapi::OtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp (or passkey_state and passkey) and the authorization request"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 303, description = "Back to the client"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, params, client, auth, _) = match posted(&req, payload, &state).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
     match signin::otp_step(&state, &req, &all).await {
-        signin::OtpStep::Passed(user) => {
-            let amr = signin::otp_amr();
+        signin::OtpStep::Passed(user, amr) => {
             signed_in(&req, &state, client, auth, params, user, amr).await
         }
-        signin::OtpStep::Again(user, refusal) => signin::OtpStep::again_page(refusal, |msg| {
-            otp_page(&req, &state, &params, &user, Some(msg))
-        }),
+        signin::OtpStep::Again(user, refusal) => {
+            let msg = refusal.message();
+            refusal.marked(otp_page(&req, &state, &params, &user, Some(&msg)).await)
+        }
         signin::OtpStep::Expired => bad_form(&state),
         signin::OtpStep::Failed(e) => server_error(&state, e),
     }

@@ -91,15 +91,16 @@ fn login_page(
 ) -> Resp {
     let (token, cookie) = csrf(req, state);
     let ctx = minijinja::context! {
-        action => path(state, "/device/login"), csrf => token, params => user_code_param(typed),
-        client_name => client.name.clone(), error => error, username => username,
+        action => path(state, "/device/login"), csrf => token.clone(),
+        params => user_code_param(typed), client_name => client.name.clone(), error => error,
+        username => username,
     };
-    with_cookie(page(state, status, "login.html", ctx), cookie)
+    with_cookie(signin::sign_in_page(state, status, &token, ctx), cookie)
 }
 
-fn otp_page(
+async fn otp_page(
     req: &HttpRequest,
-    state: &AppState,
+    state: &web::Data<AppState>,
     typed: &str,
     user: &User,
     error: Option<&str>,
@@ -112,6 +113,7 @@ fn otp_page(
         user,
         error,
     )
+    .await
 }
 
 fn consent_page(
@@ -243,7 +245,7 @@ async fn signed_in(
     user: User,
     amr: Vec<String>,
 ) -> Resp {
-    match signin::start_browser_session(state, &user, amr).await {
+    match signin::start_browser_session(state, &user, amr, extract::user_agent(req)).await {
         Ok((_, cookie)) => with_cookie(
             consent_page(req, state, &f.client, &f.code, typed, &user),
             Some(cookie),
@@ -253,16 +255,18 @@ async fn signed_in(
 }
 
 /// POST /device/login: the sign-in form.
-#[utoipa::path(post, path = "/device/login", tag = "device", request_body(content = crate::openapi::DeviceSignInForm, content_type = "application/x-www-form-urlencoded", description = "csrf, user_code, username and password"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
+#[utoipa::path(post, path = "/device/login", tag = "device", request_body(content = crate::openapi::DeviceSignInForm, content_type = "application/x-www-form-urlencoded", description = "csrf, user_code, username and password (or passkey_state and passkey: a passkey alone)"), responses((status = 200, description = "Consent, TOTP or sign-in page", content_type = "text/html"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html"), (status = 429, description = "Too many failed attempts", content_type = "text/html")))]
 pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, typed, f) = match posted(&req, payload, &state).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
     let username = all.get("username").unwrap_or("").to_string();
-    let password = all.get("password").unwrap_or("");
-    let user = match signin::password_step(&state, &username, password).await {
-        Ok(u) => u,
+    let user = match signin::first_step(&state, &all).await {
+        Ok(signin::FirstStep::Done(user, amr)) => {
+            return signed_in(&req, &state, &f, &typed, user, amr).await
+        }
+        Ok(signin::FirstStep::SecondFactor(user)) => user,
         Err(refused) => {
             return refused.respond(&state, WHAT, |msg, status| {
                 login_page(
@@ -277,26 +281,22 @@ pub async fn login(req: HttpRequest, payload: web::Payload, state: web::Data<App
             })
         }
     };
-    if user.totp_secret.is_some() {
-        return otp_page(&req, &state, &typed, &user, None);
-    }
-    signed_in(&req, &state, &f, &typed, user, vec!["pwd".into()]).await
+    otp_page(&req, &state, &typed, &user, None).await
 }
 
 /// POST /device/otp: the TOTP step.
-#[utoipa::path(post, path = "/device/otp", tag = "device", request_body(content = crate::openapi::DeviceOtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp and user_code"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
+#[utoipa::path(post, path = "/device/otp", tag = "device", request_body(content = crate::openapi::DeviceOtpForm, content_type = "application/x-www-form-urlencoded", description = "csrf, pending, otp (or passkey_state and passkey) and user_code"), responses((status = 200, description = "Consent or TOTP page", content_type = "text/html"), (status = 400, description = "Form expired (CSRF)", content_type = "text/html")))]
 pub async fn otp(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Resp {
     let (all, typed, f) = match posted(&req, payload, &state).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
     match signin::otp_step(&state, &req, &all).await {
-        signin::OtpStep::Passed(user) => {
-            signed_in(&req, &state, &f, &typed, user, signin::otp_amr()).await
+        signin::OtpStep::Passed(user, amr) => signed_in(&req, &state, &f, &typed, user, amr).await,
+        signin::OtpStep::Again(user, refusal) => {
+            let msg = refusal.message();
+            refusal.marked(otp_page(&req, &state, &typed, &user, Some(&msg)).await)
         }
-        signin::OtpStep::Again(user, refusal) => signin::OtpStep::again_page(refusal, |msg| {
-            otp_page(&req, &state, &typed, &user, Some(msg))
-        }),
         signin::OtpStep::Expired => bad_form(&state),
         signin::OtpStep::Failed(e) => server_error(&state, e),
     }

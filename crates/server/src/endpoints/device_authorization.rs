@@ -34,7 +34,7 @@ async fn handle(
     state: &web::Data<AppState>,
 ) -> Result<DeviceAuthorization, ApiError> {
     let params = extract::form(req, payload).await?;
-    let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    let creds = crate::client_assertion::credentials(state, req, &params).await?;
     let policy = state.config.device.policy();
     let st = state.clone();
     Ok(web::block(move || {

@@ -22,7 +22,12 @@ pub fn capabilities(config: &Config) -> Capabilities {
             "urn:ietf:params:oauth:grant-type:token-exchange",
             "urn:ietf:params:oauth:grant-type:device_code",
         ],
-        token_endpoint_auth_methods: vec!["client_secret_basic", "client_secret_post", "none"],
+        token_endpoint_auth_methods: vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ],
         scopes: ["openid", "profile", "email", "offline_access"]
             .iter()
             .map(|s| s.to_string())

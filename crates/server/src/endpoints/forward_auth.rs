@@ -56,14 +56,14 @@ pub async fn forward_auth(req: HttpRequest, state: web::Data<AppState>) -> HttpR
     let signed = read(&state, move |tx, st| {
         let subject = match &token {
             Shape::Jwt(None) => None,
-            Shape::Jwt(Some(jti)) => access::resolve(tx, TokenRef::Jti(jti), t)?
+            Shape::Jwt(Some(jti)) => access::resolve_bearer(tx, TokenRef::Jti(jti), t)?
                 .map(|(a, _)| Subject::of_access_token(&a)),
             Shape::Opaque(value) => match pats::resolve(tx, value, &pat_check(st), t)? {
                 Some((p, _)) => {
                     st.pat_usage.record(&p.id, t);
                     Some(Subject::of_pat(&p))
                 }
-                None => access::resolve(tx, TokenRef::Opaque(value), t)?
+                None => access::resolve_bearer(tx, TokenRef::Opaque(value), t)?
                     .map(|(a, _)| Subject::of_access_token(&a)),
             },
         };

@@ -172,14 +172,18 @@ async fn handle(
     let t = now();
     let auth = match extract::bearer(req) {
         // RFC 6749 §2.3: one authentication method per request.
-        Some(_) if params.contains("client_id") || params.contains("client_secret") => {
+        Some(_)
+            if params.contains("client_id")
+                || params.contains("client_secret")
+                || params.contains("client_assertion") =>
+        {
             return Err(OAuthError::invalid_request(
                 "use one authentication method: a bearer token or client credentials",
             )
             .into())
         }
         Some(bearer) => Auth::Bearer(shape(state, bearer, t)),
-        None => Auth::Client(client_auth::credentials(extract::basic(req)?, &params)?),
+        None => Auth::Client(crate::client_assertion::credentials(state, req, &params).await?),
     };
     // RFC 7662 §2.1: `token` is REQUIRED; `token_type_hint` is OPTIONAL and
     // an unknown value is ignored.

@@ -12,7 +12,7 @@ use portcullis_core::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{bearer, BearerError};
+use crate::auth::bearer;
 use crate::endpoints::token::{password_login, ClientSource};
 use crate::extract;
 use crate::render::{bearer_error, token_ok, ApiError};
@@ -53,7 +53,8 @@ async fn handle(
     }
     let params = Params::parse(pairs)?;
     let lifetime = state.config.login_api.token_lifetime_secs;
-    let issued = password_login(state, ClientSource::FirstParty, params, lifetime)
+    let ua = extract::user_agent(req);
+    let issued = password_login(state, ClientSource::FirstParty, ua, params, lifetime)
         .await
         .map_err(|e| {
             // Wrong credentials are a 401 here, as the seed's API answers.
@@ -91,8 +92,7 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 "client_id": token.client_id,
                 "scope": token.scope.to_string(),
             })),
-        Ok((_, None)) | Err(BearerError::Invalid) => bearer_error(true),
-        Err(BearerError::Missing) => bearer_error(false),
-        Err(BearerError::Server(e)) => e.error_response(),
+        Ok((_, None)) => bearer_error(true),
+        Err(e) => e.response(&state),
     }
 }

@@ -34,7 +34,7 @@ async fn handle(
     state: &web::Data<AppState>,
 ) -> Result<(), ApiError> {
     let params = extract::form(req, payload).await?;
-    let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    let creds = crate::client_assertion::credentials(state, req, &params).await?;
     let refresh_token = params.require("refresh_token")?.to_string();
     let (st, named) = (state.clone(), creds.clone());
     let result = web::block(move || {

@@ -6,8 +6,8 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use portcullis_core::client_auth;
 use portcullis_core::par::{self, Pushed};
+use portcullis_core::{client_auth, dpop};
 
 use crate::crypto::OsRandom;
 use crate::endpoints::introspect::basic_attempted;
@@ -37,14 +37,21 @@ async fn handle(
     payload: web::Payload,
     state: &web::Data<AppState>,
 ) -> Result<Pushed, ApiError> {
-    let params = extract::form(req, payload).await?;
-    let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    let mut params = extract::form(req, payload).await?;
+    let creds = crate::client_assertion::credentials(state, req, &params).await?;
     let lifetime = state.config.par.lifetime();
+    // RFC 9449 §10.1: a DPoP proof here binds the code to its key.
+    let proof = crate::dpop::check(req, state, None, now())?;
+    dpop::bind_pushed(&mut params, proof.as_ref().map(|p| p.jkt.as_str()))?;
     let st = state.clone();
     Ok(web::block(move || {
         let t = now();
+        let rules = st.config.dpop.rules();
         st.store.write(|tx| {
             let client = client_auth::authenticate(tx, &creds, t)?;
+            if let Some(p) = &proof {
+                dpop::consume(tx, p, &rules)?;
+            }
             par::push(
                 tx,
                 &mut OsRandom,

@@ -29,7 +29,7 @@ use portcullis_storage::{Store, Tx};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{access_bearer, BearerError};
+use crate::auth::access_bearer;
 use crate::crypto::OsRandom;
 use crate::endpoints::introspect::shape;
 use crate::extract;
@@ -184,9 +184,8 @@ async fn manager(
 ) -> Result<(Manager, AccessToken, User), HttpResponse> {
     match access_bearer(req, state).await {
         Ok((token, Some(user))) => Ok((Manager::new(&user, &token.scope), token, user)),
-        Ok((_, None)) | Err(BearerError::Invalid) => Err(bearer_error(true)),
-        Err(BearerError::Missing) => Err(bearer_error(false)),
-        Err(BearerError::Server(e)) => Err(e.error_response()),
+        Ok((_, None)) => Err(bearer_error(true)),
+        Err(e) => Err(e.response(state)),
     }
 }
 

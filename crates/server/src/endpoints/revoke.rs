@@ -44,7 +44,7 @@ async fn handle(
     state: &web::Data<AppState>,
 ) -> Result<Revocation, ApiError> {
     let params = extract::form(req, payload).await?;
-    let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    let creds = crate::client_assertion::credentials(state, req, &params).await?;
     // RFC 7009 §2.1: `token` REQUIRED, `token_type_hint` OPTIONAL (an
     // unknown hint is ignored: the search covers every kind anyway).
     let token = params.require("token")?.to_string();

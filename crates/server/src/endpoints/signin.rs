@@ -4,8 +4,10 @@
 //! (`/account/login`, `/account/otp`): the browser session behind the
 //! cookie, the password check with its throttle, the proof that the
 //! password step passed (carried to the second-factor form), the second
-//! factor, and starting a browser session. No state in process memory: the
-//! session is a row, the proof is MACed with a key shared by every node.
+//! factor (a TOTP or recovery code, or a passkey), a passkey alone in place
+//! of the password ([`crate::passkeys`]), and starting a browser session.
+//! No state in process memory: the session is a row, the proof is MACed
+//! with a key shared by every node.
 
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
@@ -13,15 +15,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis_core::model::{BrowserSession, User};
-use portcullis_core::ports::{BrowserSessionStore, UserStore};
+use portcullis_core::ports::{BrowserSessionStore, PasskeyStore, UserStore};
 use portcullis_core::secret::{hash_token, random_token};
 use portcullis_core::throttle::{self, Kind};
 use portcullis_core::tokens::derive;
-use portcullis_core::{second_factor, ErrorCode, OAuthError};
+use portcullis_core::{passkeys as core_passkeys, second_factor, ErrorCode, OAuthError};
+use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use crate::crypto::OsRandom;
 use crate::pages::{self, error_page, SESSION_COOKIE};
+use crate::passkeys::{self, Purpose};
 use crate::state::{now, AppState};
 
 /// The browser's live session and its user, if any.
@@ -180,6 +184,12 @@ impl CodeRefusal {
             pages::retry_after(res, (*secs).max(1));
         }
     }
+
+    /// [`CodeRefusal::mark`] on the page that says it.
+    pub fn marked(&self, mut res: HttpResponse) -> HttpResponse {
+        self.mark(&mut res);
+        res
+    }
 }
 
 /// Check the second factor of `user_id`: a TOTP code or a recovery code
@@ -209,20 +219,30 @@ pub async fn check_second_factor(
                 if let Some(secs) = blocked_for(tx, &st, &user.username, t)? {
                     return Ok(Err((user, CodeRefusal::Blocked(secs))));
                 }
-                let secret = match &user.totp_secret {
-                    Some(sealed) => st
-                        .sealer
-                        .open(sealed)
-                        .map_err(|e| OAuthError::server(e.to_string()))?,
-                    None => return Ok(Ok(user)),
-                };
-                // A recovery code stands in for the TOTP code.
-                let refusal = match second_factor::verify(tx, &user.id, &secret, &code, t)? {
-                    second_factor::Check::Accepted(_) => return Ok(Ok(user)),
-                    second_factor::Check::Wrong => "That code is not right. Try the current one.",
-                    second_factor::Check::Replayed => {
-                        "That code was already used. Wait for the next one."
+                let refusal = match &user.totp_secret {
+                    Some(sealed) => {
+                        let secret = st
+                            .sealer
+                            .open(sealed)
+                            .map_err(|e| OAuthError::server(e.to_string()))?;
+                        // A recovery code stands in for the TOTP code.
+                        match second_factor::verify(tx, &user.id, &secret, &code, t)? {
+                            second_factor::Check::Accepted(_) => return Ok(Ok(user)),
+                            second_factor::Check::Wrong => {
+                                "That code is not right. Try the current one."
+                            }
+                            second_factor::Check::Replayed => {
+                                "That code was already used. Wait for the next one."
+                            }
+                        }
                     }
+                    // The only second factor left is a passkey: no code
+                    // stands in for it.
+                    None if tx.count_passkeys(&user.id)? > 0 => {
+                        "This account has no authenticator app: use your passkey."
+                    }
+                    // Turned off since the password step.
+                    None => return Ok(Ok(user)),
                 };
                 st.metrics.login_failure("page");
                 throttle::record(tx, &st.throttles, Kind::Otp, &user.username, true, t)?;
@@ -244,11 +264,13 @@ pub fn amr(second_factor: bool) -> Vec<String> {
 }
 
 /// Start a browser session for `user` (clearing its failed attempts) and
-/// return it with the cookie that names it.
+/// return it with the cookie that names it; `user_agent`: the browser's
+/// ([`crate::extract::user_agent`]).
 pub async fn start_browser_session(
     state: &web::Data<AppState>,
     user: &User,
     amr: Vec<String>,
+    user_agent: Option<String>,
 ) -> Result<(BrowserSession, Cookie<'static>), OAuthError> {
     let token = random_token(&mut OsRandom, 32);
     let lifetime = state.config.pages.browser_session_secs;
@@ -262,6 +284,7 @@ pub async fn start_browser_session(
         last_seen_at: t,
         expires_at: t + lifetime,
         revoked_at: None,
+        user_agent,
     };
     let (st, s) = (state.clone(), session.clone());
     let username = user.username.clone();
@@ -389,11 +412,102 @@ pub async fn password_step(
     }
 }
 
-/// The second-factor page: posts to `action` (under the issuer's path) with
-/// `params` as hidden fields and a fresh proof of the password step.
-pub fn otp_page(
-    req: &HttpRequest,
+/// Run `f` in one transaction (`write`: a write one) on a blocking thread.
+async fn transaction<T, F>(state: &web::Data<AppState>, write: bool, f: F) -> Result<T, OAuthError>
+where
+    T: Send + 'static,
+    F: FnOnce(&AppState, &mut portcullis_storage::Tx<'_>) -> Result<T, OAuthError> + Send + 'static,
+{
+    let st = state.clone();
+    web::block(move || {
+        if write {
+            st.store.write(|tx| f(&st, tx))
+        } else {
+            st.store.read(|tx| f(&st, tx))
+        }
+    })
+    .await
+    .map_err(|e| OAuthError::server(e.to_string()))?
+}
+
+/// What the first step of a sign-in form came to.
+pub enum FirstStep {
+    /// Signed in, with these `amr` (a passkey alone, or a password for an
+    /// account without a second factor).
+    Done(User, Vec<String>),
+    /// The password passed; the second-factor page comes next.
+    SecondFactor(User),
+}
+
+/// The first step of a sign-in form: a passkey alone (`passkey_state`,
+/// `passkey`: the ceremony offered by [`sign_in_page`]), else the
+/// password ([`password_step`]), then whether a second factor is due
+/// ([`core_passkeys::second_factor_required`]).
+pub async fn first_step(
+    state: &web::Data<AppState>,
+    form: &portcullis_core::params::Params,
+) -> Result<FirstStep, Refused> {
+    if let Some(sealed) = form.get("passkey_state") {
+        let sealed = sealed.to_string();
+        let csrf = form.get("csrf").unwrap_or("").to_string();
+        let response = form.get("passkey").unwrap_or("").to_string();
+        return match transaction(state, true, move |st, tx| {
+            passkeys::finish_assertion(
+                st,
+                tx,
+                Purpose::SignIn,
+                &csrf,
+                &sealed,
+                &response,
+                None,
+                now(),
+            )
+        })
+        .await
+        {
+            Ok(Ok((user, kind))) => Ok(FirstStep::Done(user, core_passkeys::amr_alone(kind))),
+            Ok(Err(msg)) => Err(Refused::page(msg, StatusCode::OK)),
+            Err(e) => Err(Refused::Failed(e)),
+        };
+    }
+    let username = form.get("username").unwrap_or("");
+    let user = password_step(state, username, form.get("password").unwrap_or("")).await?;
+    let u = user.clone();
+    let due = transaction(state, false, move |_, tx| {
+        core_passkeys::second_factor_required(tx, &u)
+    })
+    .await
+    .map_err(Refused::Failed)?;
+    Ok(if due {
+        FirstStep::SecondFactor(user)
+    } else {
+        FirstStep::Done(user, amr(false))
+    })
+}
+
+/// The sign-in page (`login.html`): the caller's `ctx` (with `csrf`, the
+/// form's token) and, when the issuer can have passkeys, a passkey sign-in
+/// with the script that runs it.
+pub fn sign_in_page(
     state: &AppState,
+    status: StatusCode,
+    csrf: &str,
+    ctx: impl Serialize,
+) -> HttpResponse {
+    let offer = passkeys::offer_sign_in(state, csrf, now());
+    let script = offer.is_some();
+    let ctx = minijinja::context! {
+        passkey => offer, ..minijinja::Value::from_serialize(&ctx)
+    };
+    pages::page_maybe_script(state, status, "login.html", ctx, script)
+}
+
+/// The second-factor page: posts to `action` (under the issuer's path) with
+/// `params` as hidden fields and a fresh proof of the password step; a code
+/// field when TOTP is on, a passkey button when the user has passkeys.
+pub async fn otp_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
     action: &str,
     params: Vec<(String, String)>,
     user: &User,
@@ -401,21 +515,28 @@ pub fn otp_page(
 ) -> HttpResponse {
     let (token, cookie) = pages::csrf(req, state);
     let pending = pending_token(state, req, &user.id, now() + 300);
+    let uid = user.id.clone();
+    let keys = match transaction(state, false, move |_, tx| Ok(tx.list_passkeys(&uid)?)).await {
+        Ok(k) => k,
+        Err(e) => return server_error(state, "second-factor page", e),
+    };
+    let offer = passkeys::offer_second_factor(state, &token, user, &keys, now());
+    let script = offer.is_some();
     let ctx = minijinja::context! {
         action => path(state, action), csrf => token, pending => pending, params => params,
         username => user.username.clone(), error => error,
+        totp => user.totp_secret.is_some() || offer.is_none(), passkey => offer,
     };
-    with_cookie(pages::page(state, StatusCode::OK, "otp.html", ctx), cookie)
-}
-
-/// `amr` of a sign-in with password and a second factor (RFC 8176).
-pub fn otp_amr() -> Vec<String> {
-    amr(true)
+    with_cookie(
+        pages::page_maybe_script(state, StatusCode::OK, "otp.html", ctx, script),
+        cookie,
+    )
 }
 
 /// What the second-factor form's post comes to.
 pub enum OtpStep {
-    Passed(User),
+    /// Passed, with the sign-in's `amr`.
+    Passed(User, Vec<String>),
     /// The second-factor page again, with why.
     Again(User, CodeRefusal),
     /// No valid proof of the password step, or the account is gone.
@@ -423,20 +544,9 @@ pub enum OtpStep {
     Failed(OAuthError),
 }
 
-impl OtpStep {
-    /// For [`OtpStep::Again`]: `page(message)`, with 429 and `Retry-After`
-    /// when the user is blocked.
-    pub fn again_page(
-        refusal: CodeRefusal,
-        page: impl FnOnce(&str) -> HttpResponse,
-    ) -> HttpResponse {
-        let mut res = page(&refusal.message());
-        refusal.mark(&mut res);
-        res
-    }
-}
-
-/// The second-factor step of a posted form (`pending`, `otp`).
+/// The second-factor step of a posted form: `pending` and either `otp` (a
+/// TOTP or recovery code) or `passkey_state` and `passkey` (the ceremony
+/// offered by [`otp_page`]).
 pub async fn otp_step(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -448,9 +558,39 @@ pub async fn otp_step(
     else {
         return OtpStep::Expired;
     };
+    if let Some(sealed) = form.get("passkey_state") {
+        let sealed = sealed.to_string();
+        let csrf = form.get("csrf").unwrap_or("").to_string();
+        let response = form.get("passkey").unwrap_or("").to_string();
+        let done = transaction(state, true, move |st, tx| {
+            let answer = passkeys::finish_assertion(
+                st,
+                tx,
+                Purpose::SecondFactor,
+                &csrf,
+                &sealed,
+                &response,
+                Some(&user_id),
+                now(),
+            )?;
+            Ok(match answer {
+                Ok(v) => Ok(v),
+                Err(msg) => Err((tx.get_user(&user_id)?, msg)),
+            })
+        })
+        .await;
+        return match done {
+            Ok(Ok((user, kind))) => OtpStep::Passed(user, core_passkeys::amr_after_password(kind)),
+            Ok(Err((Some(user), msg))) if !user.disabled => {
+                OtpStep::Again(user, CodeRefusal::Wrong(msg))
+            }
+            Ok(Err(_)) => OtpStep::Expired,
+            Err(e) => OtpStep::Failed(e),
+        };
+    }
     let code = form.get("otp").unwrap_or("").to_string();
     match check_second_factor(state, user_id, code).await {
-        Ok(Ok(user)) => OtpStep::Passed(user),
+        Ok(Ok(user)) => OtpStep::Passed(user, amr(true)),
         Ok(Err((user, refusal))) => OtpStep::Again(user, refusal),
         Err(e) if e.code == ErrorCode::AccessDenied => OtpStep::Expired,
         Err(e) => OtpStep::Failed(e),

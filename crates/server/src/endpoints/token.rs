@@ -6,7 +6,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use portcullis_core::client_auth::{self, Credentials};
-use portcullis_core::client_metadata;
+use portcullis_core::dpop::Proof;
 use portcullis_core::grants::{
     self, authorization_code, client_credentials, device_code, password, refresh_token,
 };
@@ -17,11 +17,10 @@ use portcullis_core::throttle::{self, Kind};
 use portcullis_core::tokens::{invalid_grant, Outcome, TokenResponse};
 use portcullis_core::OAuthError;
 
-use crate::crypto::OsRandom;
 use crate::extract;
 use crate::metrics::{grant_label, GrantLabel};
 use crate::render::{blocking_failed, token_error, token_ok, ApiError};
-use crate::state::{count_client_failure, now, read, write_grant, AppState};
+use crate::state::{count_client_failure, now, read, write_grant_bound, AppState};
 
 #[utoipa::path(post, path = "/oauth/token", tag = "token", request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Tokens (RFC 6749 §5.1)", body = crate::openapi::TokenBody), (status = 400, description = "RFC 6749 §5.2 error", body = crate::openapi::ErrorBody), (status = 401, description = "invalid_client", body = crate::openapi::ErrorBody), (status = 429, description = "Throttled username", body = crate::openapi::ErrorBody), (status = 503, description = "Password hashing queue full", body = crate::openapi::ErrorBody)))]
 pub async fn token(
@@ -36,13 +35,15 @@ pub async fn token(
         .is_some_and(|v| v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")));
     let result = handle(&req, payload, &state).await;
     let grant = req.extensions().get::<GrantLabel>().map_or("none", |g| g.0);
-    match result {
+    let mut res = match result {
         Ok(resp) => {
             state.metrics.token_issued(grant);
             token_ok(&resp)
         }
         Err(e) => token_error(e, basic_used),
-    }
+    };
+    crate::dpop::add_nonce(&state, &mut res, now());
+    res
 }
 
 /// A token endpoint answer: RFC 6749 §5.1, or RFC 8693 §2.2.1 (the same
@@ -60,42 +61,36 @@ async fn handle(
     state: &web::Data<AppState>,
 ) -> Result<Issued, ApiError> {
     let params = extract::form(req, payload).await?;
-    let creds = client_auth::credentials(extract::basic(req)?, &params)?;
+    let creds = crate::client_assertion::credentials(state, req, &params).await?;
     req.extensions_mut()
         .insert(GrantLabel(grant_label(params.get("grant_type"))));
+    // RFC 9449 §5: a DPoP proof for this endpoint binds the tokens.
+    let proof = crate::dpop::check(req, state, None, now())?;
     let named = creds.clone();
-    let result = issue(state, creds, params).await;
+    let result = issue(state, creds, params, proof, extract::user_agent(req)).await;
     count_client_failure(state, &named, result).await
 }
 
-/// The grant, for a client that is yet to authenticate.
+/// The grant, for a client that is yet to authenticate; `ua`: the
+/// request's `User-Agent`, for the session a grant starts.
 async fn issue(
     state: &web::Data<AppState>,
     creds: Credentials,
     params: Params,
+    proof: Option<Proof>,
+    ua: Option<String>,
 ) -> Result<Issued, ApiError> {
-    // A `client_id` URL: the client its metadata document describes (cached
-    // or fetched again when stale), stored before the grant reads it; a
-    // document that cannot be used makes the client unknown (invalid_client).
-    if let Some(found) = state.documents.resolve(creds.client_id()).await {
-        let fresh = found?;
-        let st = state.clone();
-        web::block(move || {
-            st.store
-                .write(|tx| client_metadata::save(tx, &mut OsRandom, &fresh, now()).map(drop))
-        })
-        .await
-        .map_err(blocking_failed)??;
-    }
+    crate::client_assertion::store_document_client(state, creds.client_id()).await?;
     let grant = grants::parse_grant_type(params.get("grant_type"))?;
     let issued = match grant {
         GrantType::Password => {
             let lifetime = state.policy.access_token_lifetime;
-            password_login(state, ClientSource::Authenticate(creds), params, lifetime).await
+            let source = ClientSource::Authenticate(creds, proof);
+            password_login(state, source, ua, params, lifetime).await
         }
         GrantType::ClientCredentials => {
             let st = state.clone();
-            write_grant(state, move |tx, ctx, rng| {
+            write_grant_bound(state, proof, ua, move |tx, ctx, rng| {
                 let client =
                     client_auth::authenticate_throttled(tx, &st.throttles, &creds, ctx.now)?;
                 client_credentials::handle(tx, ctx, rng, &client, &params)
@@ -104,7 +99,7 @@ async fn issue(
         }
         GrantType::RefreshToken => {
             let st = state.clone();
-            write_grant(state, move |tx, ctx, rng| {
+            write_grant_bound(state, proof, ua, move |tx, ctx, rng| {
                 let client =
                     client_auth::authenticate_throttled(tx, &st.throttles, &creds, ctx.now)?;
                 refresh_token::handle(tx, ctx, rng, &client, &params)
@@ -113,14 +108,14 @@ async fn issue(
         }
         GrantType::AuthorizationCode => {
             let st = state.clone();
-            write_grant(state, move |tx, ctx, rng| {
+            write_grant_bound(state, proof, ua, move |tx, ctx, rng| {
                 let client =
                     client_auth::authenticate_throttled(tx, &st.throttles, &creds, ctx.now)?;
                 authorization_code::handle(tx, ctx, rng, &client, &params)
             })
             .await
         }
-        GrantType::DeviceCode => write_grant(state, move |tx, ctx, rng| {
+        GrantType::DeviceCode => write_grant_bound(state, proof, ua, move |tx, ctx, rng| {
             let client = client_auth::authenticate(tx, &creds, ctx.now)?;
             device_code::handle(tx, ctx, rng, &client, &params)
         })
@@ -144,26 +139,33 @@ async fn issue(
 
 /// Who the password login is for.
 pub enum ClientSource {
-    /// The token endpoint: the client authenticates.
-    Authenticate(Credentials),
+    /// The token endpoint: the client authenticates; with the request's
+    /// checked DPoP proof, if any.
+    Authenticate(Credentials, Option<Proof>),
     /// The direct login API: the built-in first-party client.
     FirstParty,
 }
 
-/// The password grant, for the token endpoint and the direct login API.
+/// The password grant, for the token endpoint and the direct login API;
+/// `ua`: the request's `User-Agent`, the device its session is shown as.
 pub async fn password_login(
     state: &web::Data<AppState>,
     source: ClientSource,
+    ua: Option<String>,
     params: Params,
     access_lifetime: i64,
 ) -> Result<TokenResponse, ApiError> {
     // 1. Read: the client, the request, the throttle, the user.
     // A username blocked for wrong passwords or for wrong codes is refused
     // before either is checked.
+    let proof = match &source {
+        ClientSource::Authenticate(_, proof) => proof.clone(),
+        ClientSource::FirstParty => None,
+    };
     let (client, client_failing, request, user, blocked) = read(state, move |tx, st| {
         let t = now();
         let (client, client_failing) = match source {
-            ClientSource::Authenticate(creds) => {
+            ClientSource::Authenticate(creds, _) => {
                 client_auth::authenticate_gated(tx, &st.throttles, &creds, t)?
             }
             ClientSource::FirstParty => (
@@ -221,7 +223,7 @@ pub async fn password_login(
 
     // 3. Write: second factor, session, tokens, throttle bookkeeping.
     let st = state.clone();
-    write_grant(state, move |tx, ctx, rng| {
+    write_grant_bound(state, proof, ua, move |tx, ctx, rng| {
         let fresh = tx
             .get_user(&user.id)?
             .ok_or_else(|| invalid_grant("invalid username or password"))?;

@@ -3,10 +3,10 @@
 //! token: 401 with `WWW-Authenticate: Bearer error="invalid_token"`
 //! (RFC 6750 §3.1); a token without `openid`: 403 `insufficient_scope`.
 
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use crate::auth::{bearer, BearerError};
+use crate::auth::bearer;
 use crate::render::bearer_error;
 use crate::state::AppState;
 
@@ -14,9 +14,8 @@ use crate::state::AppState;
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (token, user) = match bearer(&req, &state).await {
         Ok((t, Some(u))) => (t, u),
-        Ok((_, None)) | Err(BearerError::Invalid) => return bearer_error(true),
-        Err(BearerError::Missing) => return bearer_error(false),
-        Err(BearerError::Server(e)) => return e.error_response(),
+        Ok((_, None)) => return bearer_error(true),
+        Err(e) => return e.response(&state),
     };
     if !token.scope.contains("openid") {
         return HttpResponse::Forbidden()

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use portcullis_core::model::BrowserSession;
 use portcullis_core::ports::{BrowserSessionStore, StoreError, StoreResult};
 
-use super::{list_text, parse_list, record};
+use super::{list_text, parse_list, record, records};
 use crate::error::OrStore;
 use crate::schema::browser_sessions;
 use crate::Tx;
@@ -18,6 +18,7 @@ struct BrowserSessionRow {
     last_seen_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    user_agent: Option<String>,
 }
 
 impl From<&BrowserSession> for BrowserSessionRow {
@@ -31,6 +32,7 @@ impl From<&BrowserSession> for BrowserSessionRow {
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
             revoked_at: s.revoked_at,
+            user_agent: s.user_agent.clone(),
         }
     }
 }
@@ -47,6 +49,7 @@ impl TryFrom<BrowserSessionRow> for BrowserSession {
             last_seen_at: r.last_seen_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            user_agent: r.user_agent,
         })
     }
 }
@@ -77,6 +80,37 @@ impl BrowserSessionStore for Tx<'_> {
             .execute(self.conn)
             .store()?;
         Ok(n == 1)
+    }
+
+    fn touch_browser_session(&mut self, id_hash: &str, now: i64) -> StoreResult<bool> {
+        let live = browser_sessions::table
+            .find(id_hash)
+            .filter(browser_sessions::revoked_at.is_null());
+        let n = diesel::update(live)
+            .set(browser_sessions::last_seen_at.eq(now))
+            .execute(self.conn)
+            .store()?;
+        Ok(n == 1)
+    }
+
+    fn list_live_browser_sessions(
+        &mut self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<BrowserSession>> {
+        let q = browser_sessions::table
+            .filter(browser_sessions::user_id.eq(user_id))
+            .filter(browser_sessions::revoked_at.is_null())
+            .filter(browser_sessions::expires_at.gt(now))
+            .order((
+                browser_sessions::created_at.desc(),
+                browser_sessions::id_hash.desc(),
+            ));
+        records(
+            q.select(BrowserSessionRow::as_select())
+                .load(self.conn)
+                .store()?,
+        )
     }
 
     fn revoke_user_browser_sessions(

@@ -26,6 +26,7 @@ struct CodeRow {
     created_at: i64,
     expires_at: i64,
     consumed_at: Option<i64>,
+    dpop_jkt: Option<String>,
 }
 
 impl From<&AuthorizationCode> for CodeRow {
@@ -47,6 +48,7 @@ impl From<&AuthorizationCode> for CodeRow {
             created_at: c.created_at,
             expires_at: c.expires_at,
             consumed_at: c.consumed_at,
+            dpop_jkt: c.dpop_jkt.clone(),
         }
     }
 }
@@ -71,6 +73,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
             created_at: r.created_at,
             expires_at: r.expires_at,
             consumed_at: r.consumed_at,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }

@@ -7,7 +7,7 @@ use crate::schema::{
     access_tokens as access, audit_events as audit, authorization_codes as codes,
     browser_sessions as browser, clients, device_codes as device, initial_access_tokens as iat,
     login_attempts as attempts, personal_access_tokens as pats, pushed_requests as par,
-    refresh_tokens as refresh, sessions,
+    refresh_tokens as refresh, sessions, used_jtis as jtis,
 };
 use crate::Tx;
 
@@ -71,6 +71,7 @@ impl JanitorStore for Tx<'_> {
             Purge::PushedRequests => {
                 delete_batch!(c, par, uri_hash, par::expires_at.lt(cutoff), limit)
             }
+            Purge::UsedJtis => delete_batch!(c, jtis, key, jtis::expires_at.lt(cutoff), limit),
             Purge::DeviceCodes => {
                 delete_batch!(
                     c,

@@ -57,6 +57,23 @@ impl KeyStore for Tx<'_> {
             .map(drop)
     }
 
+    fn lock_keys(&mut self) -> StoreResult<()> {
+        match self.conn {
+            // SQLite: a write transaction (BEGIN IMMEDIATE) already holds
+            // the whole database.
+            crate::AnyConnection::Sqlite(_) => Ok(()),
+            // PostgreSQL: under READ COMMITTED two starting nodes would both
+            // see no key; this mode conflicts with itself, so the second
+            // waits, then its next read sees the first's keys.
+            crate::AnyConnection::Postgresql(_) => {
+                diesel::sql_query("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(self.conn)
+                    .store()
+                    .map(drop)
+            }
+        }
+    }
+
     fn list_keys(&mut self) -> StoreResult<Vec<SigningKey>> {
         let q = signing_keys::table.order((signing_keys::created_at, signing_keys::kid));
         records(q.select(KeyRow::as_select()).load(self.conn).store()?)

@@ -12,6 +12,7 @@ mod device_codes;
 mod initial_access_tokens;
 mod janitor;
 mod keys;
+mod passkeys;
 mod pats;
 mod pushed_requests;
 mod recovery_codes;
@@ -19,6 +20,7 @@ mod secrets;
 mod sessions;
 mod throttle;
 mod tokens;
+mod used_jtis;
 mod users;
 
 use std::fmt::Display;

@@ -20,6 +20,7 @@ pub(super) struct SessionRow {
     last_used_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    user_agent: Option<String>,
 }
 
 impl From<&Session> for SessionRow {
@@ -35,6 +36,7 @@ impl From<&Session> for SessionRow {
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,
             revoked_at: s.revoked_at,
+            user_agent: s.user_agent.clone(),
         }
     }
 }
@@ -53,6 +55,7 @@ impl TryFrom<SessionRow> for Session {
             last_used_at: r.last_used_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            user_agent: r.user_agent,
         })
     }
 }

@@ -24,6 +24,7 @@ pub(super) struct AccessRow {
     issued_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    dpop_jkt: Option<String>,
 }
 
 impl From<&AccessToken> for AccessRow {
@@ -40,6 +41,7 @@ impl From<&AccessToken> for AccessRow {
             issued_at: t.issued_at,
             expires_at: t.expires_at,
             revoked_at: t.revoked_at,
+            dpop_jkt: t.dpop_jkt.clone(),
         }
     }
 }
@@ -59,6 +61,7 @@ impl TryFrom<AccessRow> for AccessToken {
             issued_at: r.issued_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -78,6 +81,7 @@ pub(super) struct RefreshRow {
     revoked_at: Option<i64>,
     parent_hash: Option<String>,
     resource: String,
+    dpop_jkt: Option<String>,
 }
 
 impl From<&RefreshToken> for RefreshRow {
@@ -95,6 +99,7 @@ impl From<&RefreshToken> for RefreshRow {
             revoked_at: t.revoked_at,
             parent_hash: t.parent_hash.clone(),
             resource: list_text(&t.resource),
+            dpop_jkt: t.dpop_jkt.clone(),
         }
     }
 }
@@ -115,6 +120,7 @@ impl TryFrom<RefreshRow> for RefreshToken {
             consumed_at: r.consumed_at,
             revoked_at: r.revoked_at,
             parent_hash: r.parent_hash,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }

@@ -71,6 +71,7 @@ pub fn session(id: &str, user_id: Option<&str>, client_id: &str) -> Session {
         last_used_at: 1_700_000_100,
         expires_at: 1_800_000_000,
         revoked_at: None,
+        user_agent: Some("test-agent/1.0 (fixture)".into()),
     }
 }
 
@@ -87,6 +88,7 @@ pub fn access_token(jti: &str, session_id: Option<&str>) -> AccessToken {
         issued_at: 1_700_000_200,
         expires_at: 1_700_003_800,
         revoked_at: None,
+        dpop_jkt: Some("jkt-access".into()),
     }
 }
 
@@ -107,6 +109,7 @@ pub fn refresh_token(hash: &str, session_id: &str) -> RefreshToken {
             "https://api.example/".into(),
             "https://mcp.example/mcp".into(),
         ],
+        dpop_jkt: Some("jkt-refresh".into()),
     }
 }
 
@@ -128,6 +131,7 @@ pub fn code(hash: &str) -> AuthorizationCode {
         created_at: 1_700_000_150,
         expires_at: 1_700_000_210,
         consumed_at: None,
+        dpop_jkt: Some("jkt-code".into()),
     }
 }
 

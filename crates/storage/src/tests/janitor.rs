@@ -248,3 +248,21 @@ fn expired_pushed_requests_go() {
         assert!(w(store, |tx| tx.get_pushed_request("live")).is_some());
     });
 }
+
+#[test]
+fn a_jti_is_used_once_and_forgotten_after_its_jwt_expires() {
+    each_backend(|store| {
+        assert!(w(store, |tx| tx.consume_jti("k-old", 1_700_000_100)));
+        assert!(w(store, |tx| tx.consume_jti("k-live", 1_700_001_000)));
+        // A replay of either is refused, whatever expiry it claims.
+        assert!(!w(store, |tx| tx.consume_jti("k-old", 1_800_000_000)));
+        assert!(!w(store, |tx| tx.consume_jti("k-live", 1_700_001_000)));
+        assert_eq!(
+            w(store, |tx| tx.purge(Purge::UsedJtis, 1_700_000_700, 100)),
+            1
+        );
+        // Only the expired one went: it could be recorded again.
+        assert!(w(store, |tx| tx.consume_jti("k-old", 1_700_002_000)));
+        assert!(!w(store, |tx| tx.consume_jti("k-live", 1_700_002_000)));
+    });
+}

@@ -135,6 +135,7 @@ fn schema_rs_tables(store: &Store) -> Vec<(&'static str, Vec<String>)> {
         recovery_codes,
         device_codes,
         pushed_requests,
+        used_jtis,
     )
 }
 

@@ -247,8 +247,31 @@ fn browser_sessions_round_trip() {
             last_seen_at: 11,
             expires_at: 99,
             revoked_at: None,
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0".into()),
         };
         w(store, |tx| tx.insert_browser_session(&bs));
+        // Live ones, newest first: not the expired one, not another user's.
+        let newer = BrowserSession {
+            id_hash: "bs-newer".into(),
+            created_at: 12,
+            user_agent: None,
+            ..bs.clone()
+        };
+        let expired = BrowserSession {
+            id_hash: "bs-expired".into(),
+            expires_at: 15,
+            ..bs.clone()
+        };
+        w(store, |tx| tx.insert_browser_session(&newer));
+        w(store, |tx| tx.insert_browser_session(&expired));
+        assert_eq!(
+            w(store, |tx| tx.list_live_browser_sessions("u1", 15)),
+            vec![newer.clone(), bs.clone()]
+        );
+        assert_eq!(
+            w(store, |tx| tx.list_live_browser_sessions("u2", 15)),
+            vec![]
+        );
         assert_eq!(
             w(store, |tx| tx.get_browser_session("bs-hash")),
             Some(bs.clone())
@@ -257,7 +280,14 @@ fn browser_sessions_round_trip() {
         assert!(is_conflict(
             store.write(|tx| tx.insert_browser_session(&bs))
         ));
+        assert!(w(store, |tx| tx.touch_browser_session("bs-hash", 14)));
+        let seen = w(store, |tx| tx.get_browser_session("bs-hash")).unwrap();
+        assert_eq!(seen.last_seen_at, 14);
         assert!(w(store, |tx| tx.revoke_browser_session("bs-hash", 20)));
+        assert!(
+            !w(store, |tx| tx.touch_browser_session("bs-hash", 21)),
+            "revoked"
+        );
         assert!(!w(store, |tx| tx.revoke_browser_session("bs-hash", 21)));
         assert_eq!(
             w(store, |tx| tx.get_browser_session("bs-hash"))

@@ -143,6 +143,7 @@ fn a_users_other_browser_sessions_end_and_consents_list() {
             last_seen_at: 1,
             expires_at: 1000,
             revoked_at: None,
+            user_agent: None,
         };
         w(store, |tx| {
             for h in ["b1", "b2", "b3"] {
@@ -256,5 +257,56 @@ fn a_pushed_request_is_used_once_and_not_after_expiry() {
         let used = w(store, |tx| tx.get_pushed_request("p1")).unwrap();
         assert!(used.used_at.is_some());
         assert!(w(store, |tx| tx.get_pushed_request("p2")).is_none());
+    });
+}
+
+#[test]
+fn passkeys_belong_to_their_user_and_a_challenge_is_spent_once() {
+    use portcullis_core::model::Passkey;
+    use portcullis_core::passkeys::PasskeyKind;
+    each_backend(|store| {
+        seed(store);
+        let key = |id: &str, user: &str, cred: &str, at: i64| Passkey {
+            id: id.into(),
+            user_id: user.into(),
+            name: format!("key {id}"),
+            credential_id: cred.into(),
+            credential: "{\"cred\":1}".into(),
+            kind: PasskeyKind::Hardware,
+            created_at: at,
+            last_used_at: None,
+        };
+        w(store, |tx| {
+            tx.insert_passkey(&key("p2", "u1", "cred-b", 20))?;
+            tx.insert_passkey(&key("p1", "u1", "cred-a", 10))
+        });
+        let dup = store.write(|tx| tx.insert_passkey(&key("p3", "u2", "cred-a", 30)));
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+        let mine = w(store, |tx| tx.list_passkeys("u1"));
+        assert_eq!(
+            mine.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+            ["p1", "p2"]
+        );
+        assert_eq!(mine[0], key("p1", "u1", "cred-a", 10));
+        assert!(!w(store, |tx| tx.rename_passkey("u2", "p1", "stolen")));
+        assert!(w(store, |tx| tx.rename_passkey("u1", "p1", "Desk")));
+        assert!(w(store, |tx| tx.record_passkey_use(
+            "p1",
+            "{\"cred\":2}",
+            50
+        )));
+        let p = w(store, |tx| tx.get_passkey_by_credential_id("cred-a")).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.credential.as_str(), p.last_used_at),
+            ("Desk", "{\"cred\":2}", Some(50))
+        );
+        assert!(!w(store, |tx| tx.delete_passkey("u2", "p1")));
+        assert!(w(store, |tx| tx.delete_passkey("u1", "p1")));
+        assert_eq!(w(store, |tx| tx.count_passkeys("u1")), 1);
+
+        // A ceremony's challenge is spent once, through the one-time
+        // identifiers (core's passkeys::spend_challenge), under a race.
+        let wins = race(store, 10, |tx, _| tx.consume_jti("challenge-h1", 200));
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
     });
 }

@@ -1,17 +1,20 @@
 //! The account pages under `/account` (docs/account.md): server-rendered,
-//! no JavaScript, behind the browser session of the authorization pages
-//! (signing in here is the same sign-in: [`crate::endpoints::signin`]).
+//! no JavaScript but the few lines a passkey needs, behind the browser
+//! session of the authorization pages (signing in here is the same
+//! sign-in: [`crate::endpoints::signin`]).
 //! Every form carries the CSRF token of the login pages and every POST
 //! checks it; no state is kept in process memory (a TOTP secret being
-//! enrolled rides in the form, MACed), so any node serves any step.
+//! enrolled, a passkey ceremony: each rides in the form, MACed), so any
+//! node serves any step.
 //!
 //! One module per page group: [`home`] (overview, sign-in, sign-out),
 //! [`security`] (TOTP and recovery codes, password), [`sessions`] (sessions
-//! and consents), [`tokens`] (personal access tokens), [`admin`] (the
-//! read-only `/admin` page).
+//! and consents), [`tokens`] (personal access tokens), [`passkeys`]
+//! (register, name, remove), [`admin`] (the read-only `/admin` page).
 
 pub mod admin;
 pub mod home;
+pub mod passkeys;
 pub mod security;
 pub mod sessions;
 pub mod tokens;
@@ -25,7 +28,7 @@ use portcullis_core::OAuthError;
 
 use crate::endpoints::signin;
 use crate::extract;
-use crate::pages::{self, csrf, csrf_ok, error_page, page};
+use crate::pages::{self, csrf, csrf_ok, error_page};
 use crate::state::{now, AppState};
 
 type Resp = HttpResponse;
@@ -36,6 +39,7 @@ const RETURN_TO: &[&str] = &[
     "/account",
     "/account/totp",
     "/account/password",
+    "/account/passkeys",
     "/account/sessions",
     "/account/consents",
     "/account/tokens",
@@ -112,11 +116,11 @@ fn login_form(
         "/account"
     };
     let ctx = minijinja::context! {
-        action => path(state, "/account/login"), csrf => token,
+        action => path(state, "/account/login"), csrf => token.clone(),
         params => vec![("next".to_string(), next.to_string())],
         client_name => "your account", error => error, username => username,
     };
-    let mut res = page(state, status, "login.html", ctx);
+    let mut res = signin::sign_in_page(state, status, &token, ctx);
     if let Some(c) = cookie {
         let _ = res.add_cookie(&c);
     }
@@ -183,6 +187,9 @@ fn notice(req: &HttpRequest) -> Option<&'static str> {
     Some(match done.as_str() {
         "password" => "Your password was changed.",
         "totp_off" => "Two-factor authentication is off.",
+        "passkey_added" => "The passkey was added.",
+        "passkey_renamed" => "The passkey was renamed.",
+        "passkey_removed" => "The passkey was removed.",
         "session" => "The session was ended.",
         "sessions" => "Every session was ended.",
         "consent" => "Access was withdrawn.",
@@ -204,12 +211,39 @@ fn show(
     ctx: minijinja::Value,
 ) -> Resp {
     let (token, cookie) = csrf(req, state);
+    render(
+        state,
+        user,
+        status,
+        name,
+        &token,
+        cookie,
+        notice(req),
+        ctx,
+        false,
+    )
+}
+
+/// [`show`] with the CSRF token made already (`cookie`: to set, if new);
+/// `script`: the page runs `passkeys.js` ([`pages::page_with_script`]).
+#[allow(clippy::too_many_arguments)]
+fn render(
+    state: &AppState,
+    user: &User,
+    status: StatusCode,
+    name: &str,
+    token: &str,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+    notice: Option<&'static str>,
+    ctx: minijinja::Value,
+    script: bool,
+) -> Resp {
     let base = path(state, "");
     let full = minijinja::context! {
         csrf => token, base => base, username => user.username.clone(),
-        is_admin => user.is_admin, notice => notice(req), ..ctx
+        is_admin => user.is_admin, notice => notice, ..ctx
     };
-    let mut res = page(state, status, name, full);
+    let mut res = pages::page_maybe_script(state, status, name, full, script);
     if let Some(c) = cookie {
         let _ = res.add_cookie(&c);
     }

@@ -170,7 +170,7 @@ pub async fn totp_post(
 
 /// Check the user's password again, for actions that need it: the
 /// message to show when it is not accepted.
-async fn password_again(
+pub(super) async fn password_again(
     state: &web::Data<AppState>,
     user: &User,
     password: &str,

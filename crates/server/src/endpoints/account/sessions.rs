@@ -1,13 +1,14 @@
-//! `/account/sessions` (every live session: end one, or all) and
-//! `/account/consents` (every client the user approved: withdraw).
+//! `/account/sessions` (every live session: end one, or all; the signed-in
+//! browsers) and `/account/consents` (every client the user approved:
+//! withdraw).
 
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
-use portcullis_core::account;
 use portcullis_core::ports::{BrowserSessionStore, ClientStore, ConsentStore};
 use portcullis_core::OAuthError;
+use portcullis_core::{account, user_agent};
 use serde::Serialize;
 
 use super::{done, posted, require, show, store, when, Resp};
@@ -23,6 +24,33 @@ struct SessionRow {
     created: String,
     last_used: String,
     amr: String,
+    device: Device,
+}
+
+/// A session's `User-Agent`: short and in full (empty: unknown).
+#[derive(Serialize)]
+struct Device {
+    short: String,
+    full: String,
+}
+
+impl Device {
+    fn of(ua: Option<&str>) -> Device {
+        let full = ua.unwrap_or("").to_string();
+        Device {
+            short: user_agent::describe(&full),
+            full,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BrowserRow {
+    device: Device,
+    signed_in: String,
+    last_used: String,
+    expires: String,
+    current: bool,
 }
 
 /// A client's display name, looked up once per page.
@@ -45,19 +73,21 @@ fn client_name(
 /// GET /account/sessions.
 #[utoipa::path(get, path = "/account/sessions", tag = "account", responses((status = 200, description = "The user's live sessions", content_type = "text/html")))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Resp {
-    let (_, user) = match require(&req, &state, "/account/sessions").await {
+    let (browser, user) = match require(&req, &state, "/account/sessions").await {
         Ok(v) => v,
         Err(res) => return res,
     };
     let uid = user.id.clone();
-    let rows = match store(
+    let found = store(
         &state,
         false,
-        move |tx| -> Result<Vec<SessionRow>, OAuthError> {
+        move |tx| -> Result<(Vec<SessionRow>, Vec<BrowserRow>), OAuthError> {
+            let t = now();
             let mut names = HashMap::new();
             let mut rows = Vec::new();
-            for s in account::live_sessions(tx, &uid, now())? {
+            for s in account::live_sessions(tx, &uid, t)? {
                 rows.push(SessionRow {
+                    device: Device::of(s.user_agent.as_deref()),
                     client: client_name(tx, &mut names, &s.client_id)?,
                     kind: s.kind.as_str().to_string(),
                     created: when(s.created_at),
@@ -66,15 +96,26 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Resp {
                     id: s.id,
                 });
             }
-            Ok(rows)
+            let browsers = tx
+                .list_live_browser_sessions(&uid, t)?
+                .into_iter()
+                .map(|b| BrowserRow {
+                    device: Device::of(b.user_agent.as_deref()),
+                    signed_in: when(b.created_at),
+                    last_used: when(b.last_seen_at),
+                    expires: when(b.expires_at),
+                    current: b.id_hash == browser.id_hash,
+                })
+                .collect();
+            Ok((rows, browsers))
         },
     )
-    .await
-    {
+    .await;
+    let (rows, browsers) = match found {
         Ok(v) => v,
         Err(res) => return res,
     };
-    let ctx = minijinja::context! { sessions => rows };
+    let ctx = minijinja::context! { sessions => rows, browsers => browsers };
     show(
         &req,
         &state,

@@ -1,0 +1,3 @@
+ALTER TABLE authorization_codes DROP COLUMN dpop_jkt;
+ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt;
+ALTER TABLE access_tokens DROP COLUMN dpop_jkt;
