@@ -61,10 +61,8 @@ pub fn with_keys(
     }
     let mut metadata = metadata.unwrap_or_else(|| Value::Object(Default::default()));
     if let Some(obj) = metadata.as_object_mut() {
-        if jwks.is_some() || jwks_uri.is_some() {
-            obj.remove(JWKS);
-            obj.remove(JWKS_URI);
-        }
+        obj.remove(JWKS);
+        obj.remove(JWKS_URI);
         if let Some(set) = jwks {
             obj.insert(JWKS.into(), set);
         }

@@ -80,7 +80,11 @@ async fn issue(
     proof: Option<Proof>,
     ua: Option<String>,
 ) -> Result<Issued, ApiError> {
-    crate::client_assertion::store_document_client(state, creds.client_id()).await?;
+    // A checked assertion has had its client's document read and stored
+    // already (`client_assertion::credentials`): not twice per request.
+    if !matches!(creds, Credentials::Asserted { .. }) {
+        crate::client_assertion::store_document_client(state, creds.client_id()).await?;
+    }
     let grant = grants::parse_grant_type(params.get("grant_type"))?;
     let issued = match grant {
         GrantType::Password => {
