@@ -354,6 +354,11 @@ impl DeferredSigner {
         }
     }
 
+    /// Nothing was recorded: there is nothing to sign.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.borrow().is_empty()
+    }
+
     /// Make the recorded signatures (in order) and put each in place of its
     /// placeholder among `fields`. A placeholder left without a signature
     /// is an error, never an answer.

@@ -267,6 +267,17 @@ impl Metrics {
         )?;
         writeln!(out, "# TYPE portcullis_db_pool_max_connections gauge")?;
         writeln!(out, "portcullis_db_pool_max_connections {}", pool.max)?;
+        if let Some(g) = pool.group_commit {
+            writeln!(out, "# HELP portcullis_sqlite_commits_total SQLite commits of the writers' connection (group commit: one commit holds every write queued behind it).")?;
+            writeln!(out, "# TYPE portcullis_sqlite_commits_total counter")?;
+            writeln!(out, "portcullis_sqlite_commits_total {}", g.commits)?;
+            writeln!(
+                out,
+                "# HELP portcullis_sqlite_writes_total Write transactions those commits held."
+            )?;
+            writeln!(out, "# TYPE portcullis_sqlite_writes_total counter")?;
+            writeln!(out, "portcullis_sqlite_writes_total {}", g.writes)?;
+        }
         Ok(())
     }
 }
@@ -316,6 +327,10 @@ mod tests {
             connections: 3,
             idle: 2,
             max: 8,
+            group_commit: Some(portcullis_storage::GroupStats {
+                commits: 4,
+                writes: 9,
+            }),
         });
         let line = |prefix: &str| -> String {
             text.lines()
@@ -340,6 +355,8 @@ mod tests {
             line("portcullis_db_pool_connections{state=\"in_use\"}"),
             "1"
         );
+        assert_eq!(line("portcullis_sqlite_commits_total"), "4");
+        assert_eq!(line("portcullis_sqlite_writes_total"), "9");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod conn;
 mod error;
+mod group;
 mod migrate;
 mod repo;
 mod schema;
@@ -20,5 +21,6 @@ pub mod testing;
 mod tests;
 
 pub use conn::{AnyConnection, OpenError, OpenOptions, SqliteSync};
+pub use group::GroupStats;
 pub use migrate::MigrationStep;
 pub use store::{Backend, PoolState, Store, Tx};

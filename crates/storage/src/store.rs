@@ -1,7 +1,7 @@
 //! `Store` (the pool) and `Tx` (one transaction on one connection).
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{QueryResult, RunQueryDsl};
@@ -9,6 +9,7 @@ use portcullis_core::ports::{StoreError, StoreResult};
 
 use crate::conn::{AnyConnection, Manager, Target};
 use crate::error::{db_error, pool_error, OrStore};
+use crate::group::{Group, GroupStats, Queue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -31,6 +32,8 @@ pub struct PoolState {
     pub connections: u32,
     pub idle: u32,
     pub max: u32,
+    /// SQLite: commits and the writes they held (group commit).
+    pub group_commit: Option<GroupStats>,
 }
 
 /// The database: a connection pool. Cheap to clone (shared pool).
@@ -39,13 +42,16 @@ pub struct Store {
     pool: r2d2::Pool<Manager>,
     target: Target,
     /// SQLite has one writer at a time. Write transactions of this process
-    /// queue on this lock before they take a connection, so they wait on a
-    /// futex and wake as soon as the writer before them commits, instead of
-    /// sleeping in SQLite's busy handler (1, 2, 5 ... 100 ms steps) on
-    /// pooled connections that all fight for the same file lock. Other
-    /// processes on the same file (the CLI) still meet `busy_timeout`.
-    /// `None` on PostgreSQL, whose writers run in parallel.
-    writer: Option<Arc<Mutex<()>>>,
+    /// queue here before they take a connection, so they wait on a futex
+    /// instead of sleeping in SQLite's busy handler (1, 2, 5 ... 100 ms
+    /// steps) on pooled connections that all fight for the same file lock,
+    /// and the writers that queued together share one commit (group
+    /// commit, `group.rs`). Other processes on the same file (the CLI)
+    /// still meet `busy_timeout`. `None` on PostgreSQL, whose writers run
+    /// in parallel.
+    writer: Option<Arc<Group>>,
+    /// SQLite: the inbox of the writer thread, for [`Store::write_queued`].
+    queue: Option<Queue>,
 }
 
 impl fmt::Debug for Store {
@@ -64,17 +70,29 @@ pub struct Tx<'a> {
 
 impl Store {
     pub(crate) fn new(pool: r2d2::Pool<Manager>, target: Target) -> Store {
-        let writer = (target.backend() == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let writer = (target.backend() == Backend::Sqlite).then(|| {
+            let group = Arc::new(Group::new(target.clone()));
+            crate::group::spawn_checkpointer(&group);
+            group
+        });
+        let queue = writer.as_ref().and_then(Queue::start);
         Store {
             pool,
             target,
             writer,
+            queue,
         }
     }
 
     #[cfg(test)]
     pub(crate) fn pool_for_tests(&self) -> &r2d2::Pool<Manager> {
         &self.pool
+    }
+
+    /// The SQLite writers' queue, for tests.
+    #[cfg(test)]
+    pub(crate) fn group(&self) -> Option<&Group> {
+        self.writer.as_deref()
     }
 
     pub(crate) fn target(&self) -> &Target {
@@ -92,6 +110,7 @@ impl Store {
             connections: s.connections,
             idle: s.idle_connections,
             max: self.pool.max_size(),
+            group_commit: self.writer.as_ref().map(|g| g.stats()),
         }
     }
 
@@ -167,12 +186,45 @@ impl Store {
 
     /// Run `f` in one write transaction (SQLite: `BEGIN IMMEDIATE`, so the
     /// write lock is taken up front and waits under `busy_timeout` instead
-    /// of failing on upgrade). Err from the closure rolls back; Ok commits.
+    /// of failing on upgrade). Err from the closure rolls back its writes;
+    /// Ok returns once they are committed. On SQLite, writers that queue
+    /// together share one commit (`group.rs`); each still sees the writes
+    /// of the ones before it, as with one transaction each.
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.run(true, f)
+        match &self.writer {
+            Some(group) => group.write(f),
+            None => self.run(true, f),
+        }
+    }
+
+    /// [`Store::write`] off the caller's thread, for async callers: on
+    /// SQLite the process's writer thread runs `f`, back to back with the
+    /// other queued writes, and the future answers once its batch is
+    /// committed (`group.rs`). `Err(f)` where there is no writer thread
+    /// (PostgreSQL): run `f` with [`Store::write`] on a blocking thread.
+    pub fn write_queued<T, E, F>(
+        &self,
+        f: F,
+    ) -> Result<impl std::future::Future<Output = Result<T, E>> + Send, F>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Some(queue) = &self.queue else {
+            return Err(f);
+        };
+        let answer = queue.push(f);
+        Ok(async move {
+            match answer.await {
+                Ok(result) => result,
+                // The write panicked (its batch rolled back).
+                Err(_) => Err(StoreError::Backend("the write failed".into()).into()),
+            }
+        })
     }
 
     fn run<T, E: From<StoreError>>(
@@ -180,13 +232,6 @@ impl Store {
         write: bool,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        // Taken before the connection, so queued writers hold none; a
-        // poisoned lock (a panic inside a transaction, which rolled back)
-        // guards nothing that could be inconsistent.
-        let _turn = match (&self.writer, write) {
-            (Some(lock), true) => Some(lock.lock().unwrap_or_else(|p| p.into_inner())),
-            _ => None,
-        };
         let mut pooled = self.pool.get().map_err(pool_error)?;
         let conn: &mut AnyConnection = &mut pooled;
         begin(conn, write).map_err(db_error)?;
@@ -210,7 +255,7 @@ impl Store {
 /// `AnyConnection`'s transaction manager delegates to each variant's
 /// `AnsiTransactionManager`, so opening the transaction on the inner
 /// connection with our own SQL leaves diesel's bookkeeping consistent.
-fn begin(conn: &mut AnyConnection, write: bool) -> QueryResult<()> {
+pub(crate) fn begin(conn: &mut AnyConnection, write: bool) -> QueryResult<()> {
     match conn {
         AnyConnection::Sqlite(c) if write => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")

@@ -1,5 +1,6 @@
 //! `Store::read`/`write`, `ping`, `open`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use portcullis_core::ports::*;
@@ -115,5 +116,295 @@ fn sqlite_pragmas_are_set_on_every_connection() {
     let fk = one("SELECT foreign_keys AS v FROM pragma_foreign_keys");
     let busy = one("SELECT timeout AS v FROM pragma_busy_timeout");
     let sync = one("SELECT synchronous AS v FROM pragma_synchronous");
-    assert_eq!((mode.as_str(), fk, busy, sync), ("wal", 1, 5000, 1));
+    // The query planner stability guarantee (.cargo/config.toml): without
+    // it every cached statement with a bound LIMIT is parsed again at
+    // each use.
+    let qpsg = one("SELECT sqlite_compileoption_used('ENABLE_QPSG') AS v");
+    assert_eq!(
+        (mode.as_str(), fk, busy, sync, qpsg),
+        ("wal", 1, 5000, 1, 1)
+    );
+}
+
+/// A first writer that inserts client `c1`, then holds the writers' turn
+/// until `behind` writers queue behind it; returns once it holds it.
+fn first_writer<'s>(
+    s: &'s std::thread::Scope<'s, '_>,
+    store: &'s Store,
+    behind: usize,
+) -> std::thread::ScopedJoinHandle<'s, StoreResult<()>> {
+    let holding = std::sync::Arc::new(AtomicBool::new(false));
+    let held = holding.clone();
+    let group = store.group().unwrap();
+    let first = s.spawn(move || {
+        store.write(|tx| {
+            tx.insert_client(&client("c1"))?;
+            held.store(true, Ordering::SeqCst);
+            while group.queued() < behind {
+                std::thread::yield_now();
+            }
+            Ok(())
+        })
+    });
+    while !holding.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    first
+}
+
+/// Group commit (group.rs): three writers queued together share one
+/// SQLite commit; the refused one's writes alone are undone; the first
+/// returns only once the last has run (its writes are committed then).
+#[test]
+fn sqlite_writers_queued_together_share_one_commit() {
+    let db = TestDb::sqlite();
+    let store = db.store();
+    let group = store.group().unwrap();
+    let before = store.pool_state().group_commit.unwrap();
+    let last_ran = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let first = first_writer(s, &store, 2);
+        let ok = s.spawn(|| {
+            store.write(|tx| {
+                tx.insert_client(&client("c2"))?;
+                last_ran.store(true, Ordering::SeqCst);
+                Ok::<_, StoreError>(())
+            })
+        });
+        let refused = s.spawn(|| {
+            store.write(|tx| {
+                tx.insert_client(&client("c3"))?;
+                last_ran.store(true, Ordering::SeqCst);
+                Err::<(), _>(AppError::Denied)
+            })
+        });
+        assert_eq!(first.join().unwrap(), Ok(()));
+        // The first writer's answer waited for the writers after it.
+        assert!(last_ran.load(Ordering::SeqCst));
+        assert_eq!(ok.join().unwrap(), Ok(()));
+        assert_eq!(refused.join().unwrap(), Err(AppError::Denied));
+    });
+    let after = store.pool_state().group_commit.unwrap();
+    // Two writes kept, in one commit.
+    assert_eq!(
+        (after.commits - before.commits, after.writes - before.writes),
+        (1, 2)
+    );
+    let ids: Vec<String> = w(&store, |tx| tx.list_clients())
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["c1", "c2"]);
+}
+
+/// A failed COMMIT fails every writer of its batch: none is told its
+/// writes are stored when they are not.
+#[test]
+fn a_failed_group_commit_fails_every_writer_of_the_batch() {
+    use diesel::connection::SimpleConnection;
+    let db = TestDb::sqlite();
+    let store = db.store();
+    std::thread::scope(|s| {
+        let first = first_writer(s, &store, 1);
+        let breaker = s.spawn(|| {
+            store.write(|tx| {
+                // A foreign key checked only at COMMIT, and broken.
+                tx.conn
+                    .batch_execute(
+                        "PRAGMA defer_foreign_keys = ON; INSERT INTO sessions (id, client_id, \
+                         kind, auth_time, amr, created_at, last_used_at, expires_at) VALUES \
+                         ('s1', 'no-such-client', 'x', 0, '[]', 0, 0, 0)",
+                    )
+                    .map_err(crate::error::db_error)?;
+                Ok::<_, StoreError>(())
+            })
+        });
+        assert!(matches!(first.join().unwrap(), Err(StoreError::Backend(_))));
+        assert!(matches!(
+            breaker.join().unwrap(),
+            Err(StoreError::Backend(_))
+        ));
+    });
+    assert_eq!(w(&store, |tx| tx.list_clients()), vec![]);
+    // The store goes on.
+    w(&store, |tx| tx.insert_client(&client("c2")));
+    assert_eq!(w(&store, |tx| tx.list_clients()).len(), 1);
+}
+
+/// A writer that panics inside a batch ends it: the writers before it
+/// are told their writes failed, and the store goes on.
+#[test]
+fn a_panic_inside_a_batch_fails_the_writers_before_it() {
+    let db = TestDb::sqlite();
+    let store = db.store();
+    std::thread::scope(|s| {
+        let first = first_writer(s, &store, 1);
+        let panicking = s.spawn(|| {
+            store.write(|tx| -> StoreResult<()> {
+                tx.insert_client(&client("c2"))?;
+                panic!("boom")
+            })
+        });
+        assert!(matches!(first.join().unwrap(), Err(StoreError::Backend(_))));
+        assert!(panicking.join().is_err());
+    });
+    assert_eq!(w(&store, |tx| tx.list_clients()), vec![]);
+    w(&store, |tx| tx.insert_client(&client("c3")));
+    assert_eq!(w(&store, |tx| tx.list_clients()).len(), 1);
+}
+
+/// Automatic checkpoints are off on the writers' connection (group.rs);
+/// the background checkpointer copies the log back, so SQLite starts it
+/// again from its beginning and the `-wal` file stops growing.
+#[test]
+fn the_background_checkpoint_keeps_the_log_from_growing() {
+    let db = TestDb::sqlite();
+    let store = db.store();
+    let wal = format!("{}-wal", db.url);
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let burst = |from: usize| {
+        for i in from..from + 100 {
+            w(&store, |tx| tx.insert_client(&client(&format!("c{i}"))));
+        }
+        // Two checkpoint rounds.
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    burst(0);
+    let first = wal_len();
+    assert!(first > 0, "the writes went through the log");
+    for round in 1..4 {
+        burst(round * 100);
+    }
+    let last = wal_len();
+    // Without the checkpointer the log holds all 400 transactions: about
+    // four times the first burst's.
+    assert!(
+        last < first * 2,
+        "log grew from {first} to {last} bytes: not checkpointed"
+    );
+    assert_eq!(w(&store, |tx| tx.list_clients()).len(), 400);
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Writes handed to the writer thread (`Store::write_queued`) are batched:
+/// two hundred queued at once take fewer commits than writes; each caller
+/// hears its own result; a refused write's rows are not stored.
+#[test]
+fn queued_writes_share_commits_and_each_hears_its_own_answer() {
+    let db = TestDb::sqlite();
+    let store = db.store();
+    let group = store.group().unwrap();
+    let before = store.pool_state().group_commit.unwrap();
+    let answers: Vec<_> = (0..200)
+        .map(|i| {
+            let id = format!("c{i}");
+            let queued = store.write_queued(move |tx| {
+                tx.insert_client(&client(&id))?;
+                if i % 50 == 7 {
+                    return Err(AppError::Denied);
+                }
+                Ok(i)
+            });
+            queued.map_err(|_| "no writer thread").unwrap()
+        })
+        .collect();
+    let results: Vec<Result<usize, AppError>> = block_on(async { futures_all(answers).await });
+    for (i, r) in results.iter().enumerate() {
+        if i % 50 == 7 {
+            assert_eq!(r, &Err(AppError::Denied));
+        } else {
+            assert_eq!(r, &Ok(i));
+        }
+    }
+    let after = store.pool_state().group_commit.unwrap();
+    let commits = after.commits - before.commits;
+    assert!(commits < 200, "{commits} commits for 200 writes");
+    assert_eq!(after.writes - before.writes, 196);
+    assert_eq!(w(&store, |tx| tx.list_clients()).len(), 196);
+    // PostgreSQL has no writer thread: the closure comes back.
+    if let Some(pg) = TestDb::postgres() {
+        let pg = pg.store();
+        assert!(pg.write_queued(|_tx| Ok::<_, StoreError>(())).is_err());
+    }
+}
+
+async fn futures_all<T>(fs: Vec<impl std::future::Future<Output = T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(fs.len());
+    for f in fs {
+        out.push(f.await);
+    }
+    out
+}
+
+/// A queued write that panics fails (and so may the writes of its batch),
+/// the writer thread goes on, and what is stored is exactly what was
+/// acknowledged, with plain writes from other threads mixed in.
+#[test]
+fn what_is_stored_is_exactly_what_was_acknowledged() {
+    let db = TestDb::sqlite();
+    let store = db.store();
+    std::thread::scope(|s| {
+        let plain = s.spawn(|| {
+            (0..100)
+                .map(|i| {
+                    let id = format!("p{i}");
+                    (
+                        id.clone(),
+                        store.write(|tx| tx.insert_client(&client(&id))).is_ok(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        let answers: Vec<_> = (0..100)
+            .map(|i| {
+                let id = format!("q{i}");
+                let f = store
+                    .write_queued(move |tx| -> StoreResult<()> {
+                        tx.insert_client(&client(&id))?;
+                        if i == 40 {
+                            panic!("boom");
+                        }
+                        Ok(())
+                    })
+                    .map_err(|_| "no writer thread")
+                    .unwrap();
+                (format!("q{i}"), f)
+            })
+            .collect();
+        let queued: Vec<(String, bool)> = block_on(async {
+            let mut out = Vec::new();
+            for (id, f) in answers {
+                out.push((id, f.await.is_ok()));
+            }
+            out
+        });
+        let mut acknowledged: Vec<String> = queued
+            .iter()
+            .chain(plain.join().unwrap().iter())
+            .filter(|(_, ok)| *ok)
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert!(!queued[40].1, "the panicking write failed");
+        assert!(queued.iter().filter(|(_, ok)| *ok).count() >= 50);
+        acknowledged.sort();
+        let mut stored: Vec<String> = w(store_ref(&store), |tx| tx.list_clients())
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        stored.sort();
+        assert_eq!(stored, acknowledged);
+    });
+    // The writer thread goes on.
+    let again = store.write_queued(|tx| tx.insert_client(&client("after")));
+    assert_eq!(block_on(again.map_err(|_| ()).unwrap()), Ok(()));
+}
+
+fn store_ref(s: &crate::Store) -> &crate::Store {
+    s
 }
