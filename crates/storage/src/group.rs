@@ -171,8 +171,15 @@ impl Group {
     /// Commit the open batch, for every writer in it; the result is also
     /// published to the writers waiting on it.
     fn commit(&self, state: &mut State) -> Result<(), StoreError> {
-        let (Some(batch), Some(conn)) = (state.batch.take(), state.conn.as_mut()) else {
+        let Some(batch) = state.batch.take() else {
             return Err(StoreError::Backend("no write batch is open".into()));
+        };
+        let Some(conn) = state.conn.as_mut() else {
+            // Never so (a batch is open on the connection); its writers
+            // must hear of it all the same.
+            let lost = StoreError::Backend("the writers' connection is gone".into());
+            batch.outcome.publish(Err(lost.clone()));
+            return Err(lost);
         };
         let committed = AnyConnection::commit_transaction(conn).map_err(db_error);
         if committed.is_ok() {

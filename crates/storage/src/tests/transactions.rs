@@ -159,7 +159,6 @@ fn first_writer<'s>(
 fn sqlite_writers_queued_together_share_one_commit() {
     let db = TestDb::sqlite();
     let store = db.store();
-    let group = store.group().unwrap();
     let before = store.pool_state().group_commit.unwrap();
     let last_ran = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -299,7 +298,6 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn queued_writes_share_commits_and_each_hears_its_own_answer() {
     let db = TestDb::sqlite();
     let store = db.store();
-    let group = store.group().unwrap();
     let before = store.pool_state().group_commit.unwrap();
     let answers: Vec<_> = (0..200)
         .map(|i| {
