@@ -104,12 +104,11 @@ where
     let grant = move |tx: &mut Tx<'_>| -> Result<(Outcome, DeferredSigner), OAuthError> {
         let deferred = DeferredSigner::new();
         let outcome = {
-            let rules = st.config.dpop.rules();
             let mut ctx = st.ctx_with(&deferred, t);
             ctx.dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
             ctx.user_agent = user_agent.as_deref();
             if let Some(p) = &proof {
-                portcullis_core::dpop::consume(tx, p, &rules)?;
+                portcullis_core::dpop::consume(tx, p, &st.config.dpop.rules())?;
             }
             f(tx, &ctx, &mut OsRandom)?
         };

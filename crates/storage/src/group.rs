@@ -1,21 +1,24 @@
 //! Group commit for SQLite: the write transactions of this process that
 //! queue behind one another share one SQLite transaction.
 //!
-//! SQLite has one writer. Each [`Store::write`](crate::Store::write) on
-//! SQLite takes its turn here; the first of a run of queued writers opens a
-//! `BEGIN IMMEDIATE` transaction on one pooled connection, and each writer
-//! runs its closure inside a savepoint of it (its own `Err` or panic rolls
-//! back only its own writes). A writer that finds nobody queued behind it
-//! (or the batch full) commits the whole batch; the others wait for that
-//! commit before they return. So:
+//! SQLite has one writer. Every write of the process goes through one
+//! connection kept out of the pool (its page cache is never invalidated by
+//! another connection's writes), one writer at a time: callers of
+//! [`Store::write`](crate::Store::write) take their turn on a mutex, and
+//! async callers of [`Store::write_queued`](crate::Store::write_queued)
+//! hand their write to the `sqlite-writer` thread, which runs all that is
+//! queued back to back. The first write of a run opens `BEGIN IMMEDIATE`;
+//! each runs inside a savepoint of it (its own `Err` or panic rolls back
+//! only its own writes). The writer that finds nobody queued behind it (or
+//! the batch full), and the writer thread at the end of what it took,
+//! commits the whole batch; the others wait for that commit. So:
 //!
-//! - nothing is acknowledged before it is committed: `write` returns `Ok`
-//!   only after the `COMMIT` that holds its writes succeeded, and a failed
-//!   `COMMIT` fails every writer of the batch;
-//! - writers run one at a time, in the order they took the lock, each
-//!   seeing the writes of those before it: the same serial order as one
-//!   transaction each, so every single-use rule (`UPDATE ... WHERE used =
-//!   0`) holds as before;
+//! - nothing is acknowledged before it is committed: `Ok` comes only after
+//!   the `COMMIT` that holds its writes succeeded, and a failed `COMMIT`
+//!   fails every writer of the batch;
+//! - writers run one at a time, each seeing the writes of those before it:
+//!   the same serial order as one transaction each, so every single-use
+//!   rule (`UPDATE ... WHERE used = 0`) holds as before;
 //! - under load one commit (its WAL frames, locks and wal-index update)
 //!   serves many writers; alone, a writer commits at once, as before.
 
@@ -36,7 +39,7 @@ use crate::store::{begin, Tx};
 
 /// The most writers one commit serves: bounds how long the first of them
 /// waits for its answer under a steady stream of writers.
-pub(crate) const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 64;
 
 /// The queue of this process's SQLite writers.
 pub(crate) struct Group {

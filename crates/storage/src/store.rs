@@ -42,15 +42,16 @@ pub struct Store {
     pool: r2d2::Pool<Manager>,
     target: Target,
     /// SQLite has one writer at a time. Write transactions of this process
-    /// queue here before they take a connection, so they wait on a futex
+    /// queue here for the one writers' connection, so they wait on a futex
     /// instead of sleeping in SQLite's busy handler (1, 2, 5 ... 100 ms
-    /// steps) on pooled connections that all fight for the same file lock,
-    /// and the writers that queued together share one commit (group
-    /// commit, `group.rs`). Other processes on the same file (the CLI)
-    /// still meet `busy_timeout`. `None` on PostgreSQL, whose writers run
-    /// in parallel.
+    /// steps), and the writers that queued together share one commit
+    /// (group commit, `group.rs`). Other processes on the same file (the
+    /// CLI) still meet `busy_timeout`. `None` on PostgreSQL, whose writers
+    /// run in parallel.
     writer: Option<Arc<Group>>,
     /// SQLite: the inbox of the writer thread, for [`Store::write_queued`].
+    /// Kept apart from `writer`, which that thread holds: the thread ends
+    /// when the last `Store` clone, and so the last sender, is dropped.
     queue: Option<Queue>,
 }
 
