@@ -20,9 +20,13 @@ pub enum AnyConnection {
 /// Set on every new SQLite connection, as one `batch_execute` (a
 /// multi-statement `sql_query` would run only the first pragma), followed
 /// by the [`SqliteSync`] setting. `busy_timeout` comes first so that
-/// switching to WAL waits for a lock instead of failing.
+/// switching to WAL waits for a lock instead of failing. `temp_store =
+/// MEMORY` keeps the sub-journal of a savepoint (every write of a group
+/// commit runs in one, storage's group.rs) in memory: left to files, it
+/// spilled past 64 KiB and every page a write touched was first copied out
+/// with a `pwrite` (docs/performance.md, change 7).
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA foreign_keys = ON;";
+     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 
 /// SQLite's `synchronous` setting in WAL mode (docs/operations.md, "The
 /// database").

@@ -97,3 +97,52 @@ impl<I> QueryId for OnConflict<I> {
 }
 
 impl<I> RunQueryDsl<AnyConnection> for OnConflict<I> {}
+
+/// A value bound into a [`Fixed`] statement.
+pub(crate) enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// A statement whose SQL text never changes, so that diesel keeps its
+/// prepared form in the connection's statement cache (keyed by `K`, a
+/// type of its own per statement). diesel prepares every
+/// `diesel::update(..)` anew, because a changeset's columns may vary: on the
+/// writer thread the UPDATEs of the token grants were parsed at every use
+/// (docs/performance.md, change 7). `parts` are the SQL between the binds:
+/// one more part than binds.
+pub(crate) struct Fixed<'a, K> {
+    parts: &'static [&'static str],
+    binds: &'a [Bind<'a>],
+    key: std::marker::PhantomData<K>,
+}
+
+pub(crate) fn fixed<'a, K>(parts: &'static [&'static str], binds: &'a [Bind<'a>]) -> Fixed<'a, K> {
+    debug_assert_eq!(parts.len(), binds.len() + 1);
+    Fixed {
+        parts,
+        binds,
+        key: std::marker::PhantomData,
+    }
+}
+
+impl<K> QueryFragment<MultiBackend> for Fixed<'_, K> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_sql(part);
+            match self.binds.get(i) {
+                Some(Bind::Int(v)) => out.push_bind_param::<diesel::sql_types::BigInt, _>(v)?,
+                Some(Bind::Text(v)) => out.push_bind_param::<diesel::sql_types::Text, _>(*v)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<K: 'static> QueryId for Fixed<'_, K> {
+    type QueryId = K;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<K> RunQueryDsl<AnyConnection> for Fixed<'_, K> {}

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use portcullis_core::model::Session;
 use portcullis_core::ports::{SessionStore, StoreError, StoreResult};
 
-use super::{list_text, parse, parse_list, record, records};
+use super::{fixed, list_text, parse, parse_list, record, records, Bind};
 use crate::error::OrStore;
 use crate::schema::sessions;
 use crate::Tx;
@@ -91,12 +91,15 @@ impl SessionStore for Tx<'_> {
 
     /// Only a session that is not revoked is touched.
     fn touch_session(&mut self, id: &str, now: i64) -> StoreResult<bool> {
-        let n = diesel::update(
-            sessions::table
-                .find(id)
-                .filter(sessions::revoked_at.is_null()),
+        enum Touch {}
+        let n = fixed::<Touch>(
+            &[
+                "UPDATE sessions SET last_used_at = ",
+                " WHERE id = ",
+                " AND revoked_at IS NULL",
+            ],
+            &[Bind::Int(now), Bind::Text(id)],
         )
-        .set(sessions::last_used_at.eq(now))
         .execute(self.conn)
         .store()?;
         Ok(n == 1)

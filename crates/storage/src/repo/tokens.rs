@@ -2,9 +2,9 @@ use diesel::prelude::*;
 use portcullis_core::model::{AccessToken, RefreshToken};
 use portcullis_core::ports::{StoreError, StoreResult, TokenStore};
 
-use super::{list_text, parse, parse_list, parse_scopes, record};
+use super::{fixed, list_text, parse, parse_list, parse_scopes, record, Bind};
 use crate::error::OrStore;
-use crate::schema::{access_tokens as access, clients, refresh_tokens as refresh};
+use crate::schema::{access_tokens as access, refresh_tokens as refresh};
 
 /// How stale `clients.last_used_at` may get before a new token updates it.
 const LAST_USED_GRANULARITY: i64 = 3600;
@@ -134,14 +134,20 @@ impl TokenStore for Tx<'_> {
         // The client's last use, kept to the hour (so this rarely writes):
         // the janitor removes dynamic clients idle for long.
         let now = token.issued_at;
-        diesel::update(
-            clients::table.find(&token.client_id).filter(
-                clients::last_used_at
-                    .is_null()
-                    .or(clients::last_used_at.le(now - LAST_USED_GRANULARITY)),
-            ),
+        enum LastUsed {}
+        fixed::<LastUsed>(
+            &[
+                "UPDATE clients SET last_used_at = ",
+                " WHERE id = ",
+                " AND (last_used_at IS NULL OR last_used_at <= ",
+                ")",
+            ],
+            &[
+                Bind::Int(now),
+                Bind::Text(&token.client_id),
+                Bind::Int(now - LAST_USED_GRANULARITY),
+            ],
         )
-        .set(clients::last_used_at.eq(now))
         .execute(self.conn)
         .store()
         .map(drop)
@@ -194,14 +200,18 @@ impl TokenStore for Tx<'_> {
     }
 
     fn consume_refresh_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
-        let unused = refresh::table
-            .find(token_hash)
-            .filter(refresh::consumed_at.is_null());
-        Ok(diesel::update(unused)
-            .set(refresh::consumed_at.eq(now))
-            .execute(self.conn)
-            .store()?
-            == 1)
+        enum Consume {}
+        let n = fixed::<Consume>(
+            &[
+                "UPDATE refresh_tokens SET consumed_at = ",
+                " WHERE token_hash = ",
+                " AND consumed_at IS NULL",
+            ],
+            &[Bind::Int(now), Bind::Text(token_hash)],
+        )
+        .execute(self.conn)
+        .store()?;
+        Ok(n == 1)
     }
 
     fn revoke_session_tokens(&mut self, session_id: &str, now: i64) -> StoreResult<usize> {

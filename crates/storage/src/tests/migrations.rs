@@ -192,3 +192,68 @@ fn both_dialects_declare_the_same_columns() {
         }
     }
 }
+
+/// Migration 12: access tokens without a session or a user (client
+/// credentials) take no entry in those two indexes, and the lookups by
+/// session and by user still find their tokens through them.
+#[test]
+fn access_tokens_index_only_the_sessions_and_users_they_have() {
+    use super::fixtures::{access_token, seed, session, w};
+    use portcullis_core::ports::{SessionStore, TokenStore};
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let db = TestDb::sqlite();
+    let store = db.store();
+    seed(&store);
+    w(&store, |tx| {
+        tx.insert_session(&session("s1", Some("u1"), "c1"))?;
+        tx.insert_access_token(&access_token("with", Some("s1")))?;
+        let mut cc = access_token("without", None);
+        cc.user_id = None;
+        cc.token_hash = Some("at-hash-cc".into());
+        tx.insert_access_token(&cc)
+    });
+    let plan = |sql: &str| -> String {
+        raw(&store, |c| {
+            diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load::<Plan>(c)
+        })
+        .into_iter()
+        .map(|p| p.detail)
+        .collect::<Vec<_>>()
+        .join("; ")
+    };
+    let by_session = plan(
+        "UPDATE access_tokens SET revoked_at = 1 WHERE session_id = 's1' AND revoked_at IS NULL",
+    );
+    assert!(
+        by_session.contains("INDEX access_tokens_session_id"),
+        "{by_session}"
+    );
+    let by_user = plan("SELECT jti FROM access_tokens WHERE user_id = 'u1'");
+    assert!(by_user.contains("INDEX access_tokens_user_id"), "{by_user}");
+    // Both are partial indexes (1 in pragma_index_list's `partial`).
+    for index in ["access_tokens_session_id", "access_tokens_user_id"] {
+        let n = raw(&store, |c| {
+            diesel::sql_query(format!(
+                "SELECT partial AS n FROM pragma_index_list('access_tokens') WHERE name = '{index}'"
+            ))
+            .get_result::<Count>(c)
+        })
+        .n;
+        assert_eq!(n, 1, "{index}");
+    }
+    // The cascades still reach the token: deleting the session removes it.
+    raw(&store, |c| {
+        diesel::delete(sessions::table.find("s1")).execute(c)
+    });
+    assert!(w(&store, |tx| tx.get_access_token_by_jti("with")).is_none());
+    assert!(w(&store, |tx| tx.get_access_token_by_jti("without")).is_some());
+}

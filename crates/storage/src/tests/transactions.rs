@@ -120,9 +120,11 @@ fn sqlite_pragmas_are_set_on_every_connection() {
     // it every cached statement with a bound LIMIT is parsed again at
     // each use.
     let qpsg = one("SELECT sqlite_compileoption_used('ENABLE_QPSG') AS v");
+    // Savepoints' sub-journals in memory (2 = MEMORY), not in temp files.
+    let temp = one("SELECT temp_store AS v FROM pragma_temp_store");
     assert_eq!(
-        (mode.as_str(), fk, busy, sync, qpsg),
-        ("wal", 1, 5000, 1, 1)
+        (mode.as_str(), fk, busy, sync, qpsg, temp),
+        ("wal", 1, 5000, 1, 1, 2)
     );
 }
 
@@ -405,4 +407,72 @@ fn what_is_stored_is_exactly_what_was_acknowledged() {
 
 fn store_ref(s: &crate::Store) -> &crate::Store {
     s
+}
+
+/// The UPDATEs every token grant runs (the client's last use, the refresh
+/// token's consumption, the session's last use) are prepared once per
+/// connection and then taken from diesel's statement cache: diesel's own
+/// `update(..)` is never cached.
+#[test]
+fn the_grants_updates_are_prepared_once_per_connection() {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
+    each_backend(|store| {
+        seed(store);
+        w(store, |tx| {
+            tx.insert_session(&session("s1", Some("u1"), "c1"))
+        });
+        w(store, |tx| {
+            tx.insert_refresh_token(&refresh_token("r1", "s1"))
+        });
+        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = cached.clone();
+        let (consumed, touched) = w(store, |tx| {
+            tx.conn
+                .set_instrumentation(move |e: InstrumentationEvent<'_>| {
+                    if let InstrumentationEvent::CacheQuery { sql, .. } = e {
+                        seen.lock().unwrap().push(sql.to_string());
+                    }
+                });
+            let mut consumed = vec![];
+            let mut touched = vec![];
+            for i in 0..3 {
+                tx.insert_access_token(&access_token(&format!("j{i}"), Some("s1")))?;
+                consumed.push(tx.consume_refresh_token("r1", 1_700_000_300 + i)?);
+                touched.push(tx.touch_session("s1", 1_700_000_300 + i)?);
+            }
+            Ok((consumed, touched))
+        });
+        assert_eq!(consumed, [true, false, false]);
+        assert_eq!(touched, [true, true, true]);
+        let updates: Vec<String> = cached
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.starts_with("UPDATE"))
+            .cloned()
+            .collect();
+        assert_eq!(updates.len(), 3, "{updates:?}");
+        for table in ["clients", "refresh_tokens", "sessions"] {
+            let n = updates
+                .iter()
+                .filter(|s| s.starts_with(&format!("UPDATE {table} ")))
+                .count();
+            assert_eq!(n, 1, "{table}: {updates:?}");
+        }
+        // What they wrote.
+        let t = w(store, |tx| tx.get_refresh_token("r1")).unwrap();
+        assert_eq!(t.consumed_at, Some(1_700_000_300));
+        let s = w(store, |tx| tx.get_session("s1")).unwrap();
+        assert_eq!(s.last_used_at, 1_700_000_302);
+        let last_used = raw(store, |c| {
+            use crate::schema::clients;
+            use diesel::prelude::*;
+            clients::table
+                .find("c1")
+                .select(clients::last_used_at)
+                .first::<Option<i64>>(c)
+        });
+        assert_eq!(last_used, Some(1_700_000_200));
+    });
 }
