@@ -25,7 +25,16 @@ fn params() -> Params {
     Params::new(M_COST, T_COST, P_COST, None).unwrap_or_default()
 }
 
-/// Argon2 working memory, allocated on first use and kept.
+/// The capacity the working memory is reserved with, in 1 KiB blocks:
+/// 33 MiB, above glibc's largest threshold for giving an allocation a
+/// mapping of its own (32 MiB; a freed 19 MiB block raises the threshold to
+/// 19 MiB, so the next one would come from the thread's heap and stay in the
+/// RSS after it is freed). Reserved this large, the memory is always a
+/// mapping that freeing unmaps; only the 19 MiB written are resident.
+const MAPPED_BLOCKS: usize = 33 * 1024;
+
+/// Argon2 working memory, allocated on first use and kept while its thread
+/// is busy ([`HashPool`] releases it when idle).
 pub struct Memory {
     blocks: Vec<Block>,
 }
@@ -39,6 +48,16 @@ impl Default for Memory {
 impl Memory {
     pub const fn new() -> Memory {
         Memory { blocks: Vec::new() }
+    }
+
+    /// Bytes held.
+    fn bytes(&self) -> usize {
+        self.blocks.len() * std::mem::size_of::<Block>()
+    }
+
+    /// Give the memory back to the operating system (see [`MAPPED_BLOCKS`]).
+    fn release(&mut self) {
+        self.blocks = Vec::new();
     }
 
     /// Fill `out` with Argon2 of `password` and `salt` under `argon`, in
@@ -57,7 +76,9 @@ impl Memory {
             return argon.hash_password_into_with_memory(password, salt, out, &mut own);
         }
         if self.blocks.len() < count {
-            self.blocks.resize(count, Block::new());
+            let mut blocks = Vec::with_capacity(count.max(MAPPED_BLOCKS));
+            blocks.resize(count, Block::new());
+            self.blocks = blocks;
         }
         argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..count])
     }
@@ -142,12 +163,32 @@ fn decoy(memory: &mut Memory) -> &'static str {
     DECOY.get_or_init(|| memory.hash("portcullis decoy password").unwrap_or_default())
 }
 
+/// How long a hashing thread keeps its Argon2 memory with nothing to hash.
+pub const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A fixed set of threads that hash passwords, with a bounded queue. A
 /// flood of logins waits here (or is turned away when the queue is full)
 /// instead of occupying the threads that serve database work and other
-/// endpoints.
+/// endpoints. A thread idle for [`IDLE_RELEASE`] gives its Argon2 memory
+/// back to the operating system: kept for good, the two threads' 2 x 19 MiB
+/// stayed in the server's RSS through every later load that hashes nothing
+/// (docs/performance.md, change 9).
 pub struct HashPool {
-    jobs: std::sync::mpsc::SyncSender<Job>,
+    queue: std::sync::Arc<Queue>,
+}
+
+struct Queue {
+    state: std::sync::Mutex<Pending>,
+    ready: std::sync::Condvar,
+    capacity: usize,
+    /// Bytes of Argon2 memory the threads hold now.
+    held: std::sync::atomic::AtomicUsize,
+}
+
+struct Pending {
+    jobs: std::collections::VecDeque<Job>,
+    /// The pool was dropped: the threads end.
+    closed: bool,
 }
 
 enum Job {
@@ -167,22 +208,75 @@ enum Job {
 #[derive(Debug)]
 pub struct Busy;
 
+impl Queue {
+    /// The next job; `None` when the pool is gone. Waits at most `idle` for
+    /// one while `memory` is held, and releases it then.
+    fn next(&self, memory: &mut Memory, idle: std::time::Duration) -> Option<Job> {
+        use std::sync::atomic::Ordering;
+        let mut pending = self.state.lock().ok()?;
+        loop {
+            if let Some(job) = pending.jobs.pop_front() {
+                return Some(job);
+            }
+            if pending.closed {
+                return None;
+            }
+            if memory.bytes() == 0 {
+                pending = self.ready.wait(pending).ok()?;
+                continue;
+            }
+            let (guard, waited) = self.ready.wait_timeout(pending, idle).ok()?;
+            pending = guard;
+            if waited.timed_out() && pending.jobs.is_empty() {
+                self.held.fetch_sub(memory.bytes(), Ordering::Relaxed);
+                memory.release();
+            }
+        }
+    }
+
+    fn push(&self, job: Job) -> Result<(), Busy> {
+        let mut pending = self.state.lock().map_err(|_| Busy)?;
+        if pending.closed || pending.jobs.len() >= self.capacity {
+            return Err(Busy);
+        }
+        pending.jobs.push_back(job);
+        self.ready.notify_one();
+        Ok(())
+    }
+}
+
 impl HashPool {
     pub fn new(workers: usize, queue: usize) -> HashPool {
-        let (jobs, rx) = std::sync::mpsc::sync_channel::<Job>(queue);
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        HashPool::with_idle(workers, queue, IDLE_RELEASE)
+    }
+
+    /// [`HashPool::new`] with the time a thread keeps idle memory.
+    pub fn with_idle(workers: usize, queue: usize, idle: std::time::Duration) -> HashPool {
+        use std::sync::atomic::Ordering;
+        let shared = std::sync::Arc::new(Queue {
+            state: std::sync::Mutex::new(Pending {
+                jobs: std::collections::VecDeque::new(),
+                closed: false,
+            }),
+            ready: std::sync::Condvar::new(),
+            capacity: queue.max(1),
+            held: std::sync::atomic::AtomicUsize::new(0),
+        });
         for i in 0..workers.max(1) {
-            let rx = std::sync::Arc::clone(&rx);
+            let q = std::sync::Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     let mut memory = Memory::new();
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(guard) => guard.recv(),
-                            Err(_) => return,
+                    while let Some(job) = q.next(&mut memory, idle) {
+                        let before = memory.bytes();
+                        // Counted before the answer goes out.
+                        let grown = |memory: &Memory| {
+                            q.held.fetch_add(
+                                memory.bytes().saturating_sub(before),
+                                Ordering::Relaxed,
+                            );
                         };
-                        let Ok(job) = job else { return };
                         match job {
                             Job::Verify {
                                 password,
@@ -197,32 +291,39 @@ impl HashPool {
                                         false
                                     }
                                 };
+                                grown(&memory);
                                 let _ = reply.send(ok);
                             }
                             Job::Hash { password, reply } => {
-                                let _ = reply.send(memory.hash(&password));
+                                let phc = memory.hash(&password);
+                                grown(&memory);
+                                let _ = reply.send(phc);
                             }
                         }
                     }
+                    q.held.fetch_sub(memory.bytes(), Ordering::Relaxed);
                 });
             if let Err(e) = spawned {
                 tracing::error!(cause = %e, "could not start a password hashing thread");
             }
         }
-        HashPool { jobs }
+        HashPool { queue: shared }
+    }
+
+    /// Bytes of Argon2 memory the hashing threads hold now.
+    pub fn held_bytes(&self) -> usize {
+        self.queue.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Does `password` match `phc`? With no hash (unknown user) the answer
     /// is no, after the same work.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Busy> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .try_send(Job::Verify {
-                password,
-                phc,
-                reply,
-            })
-            .map_err(|_| Busy)?;
+        self.queue.push(Job::Verify {
+            password,
+            phc,
+            reply,
+        })?;
         rx.await.map_err(|_| Busy)
     }
 
@@ -231,10 +332,17 @@ impl HashPool {
     /// the password.
     pub async fn hash(&self, password: String) -> Result<Result<String, String>, Busy> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .try_send(Job::Hash { password, reply })
-            .map_err(|_| Busy)?;
+        self.queue.push(Job::Hash { password, reply })?;
         rx.await.map_err(|_| Busy)
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.queue.state.lock() {
+            pending.closed = true;
+        }
+        self.queue.ready.notify_all();
     }
 }
 
@@ -300,6 +408,35 @@ mod tests {
             assert!(!pool.verify("pw".into(), None).await.unwrap());
             let phc = pool.hash("new pw".into()).await.unwrap().unwrap();
             assert!(pool.verify("new pw".into(), Some(phc)).await.unwrap());
+        });
+    }
+
+    /// A thread idle for the pool's idle time gives its Argon2 memory back,
+    /// and hashes again afterwards.
+    #[test]
+    fn idle_threads_release_their_memory() {
+        let per_thread = 19_456 * 1024;
+        actix_web::rt::System::new().block_on(async {
+            let pool = HashPool::with_idle(1, 4, std::time::Duration::from_millis(50));
+            assert_eq!(pool.held_bytes(), 0);
+            let h = hash("pw").unwrap();
+            assert!(pool.verify("pw".into(), Some(h.clone())).await.unwrap());
+            assert_eq!(pool.held_bytes(), per_thread);
+            let mut waited = 0;
+            while pool.held_bytes() != 0 && waited < 200 {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+                waited += 1;
+            }
+            assert_eq!(pool.held_bytes(), 0, "released after 50 ms idle");
+            assert!(pool.verify("pw".into(), Some(h)).await.unwrap());
+            assert_eq!(pool.held_bytes(), per_thread);
+        });
+        // Kept while busy: a pool that never idles that long keeps it.
+        actix_web::rt::System::new().block_on(async {
+            let pool = HashPool::with_idle(1, 4, std::time::Duration::from_secs(600));
+            assert!(!pool.verify("pw".into(), None).await.unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert_eq!(pool.held_bytes(), per_thread);
         });
     }
 }
