@@ -101,14 +101,7 @@ impl ClientStore for Tx<'_> {
     }
 
     fn get_client(&mut self, id: &str) -> StoreResult<Option<Client>> {
-        record(
-            clients::table
-                .find(id)
-                .select(ClientRow::as_select())
-                .first(self.conn)
-                .optional()
-                .store()?,
-        )
+        record(find_row!(self.conn, clients::table, id, ClientRow).store()?)
     }
 
     fn list_clients(&mut self) -> StoreResult<Vec<Client>> {

@@ -2,6 +2,33 @@
 //! the column codecs they share: enums as their wire names, lists as JSON
 //! arrays of strings, scopes in canonical space-joined form.
 
+/// Run `$body` with `$c` bound to the backend's own connection, compiled
+/// once per backend. diesel's `MultiConnection` (`AnyConnection`) writes a
+/// query's whole SQL text again at every execution, even when the prepared
+/// statement comes from the cache (its `SerializedQuery`): 13% of the
+/// writer thread under client-credentials load (docs/performance.md,
+/// change 10). The hot paths of the grants and of introspection use this.
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::AnyConnection::Sqlite($c) => $body,
+            $crate::conn::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+
+/// The row of `$table` whose primary key is `$key`, as `$row`, if any
+/// ([`native!`]).
+macro_rules! find_row {
+    ($conn:expr, $table:expr, $key:expr, $row:ty) => {
+        native!($conn, |c| $table
+            .find($key)
+            .select(<$row>::as_select())
+            .first(c)
+            .optional())
+    };
+}
+
 mod admin;
 mod audit;
 mod browser_sessions;
@@ -27,6 +54,8 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryResult, RunQueryDsl};
 use portcullis_core::model::Scopes;
 use portcullis_core::ports::{StoreError, StoreResult};
@@ -111,13 +140,16 @@ pub(crate) enum Bind<'a> {
 /// writer thread the UPDATEs of the token grants were parsed at every use
 /// (docs/performance.md, change 7). `parts` are the SQL between the binds:
 /// one more part than binds.
-pub(crate) struct Fixed<'a, K> {
+pub(crate) struct Fixed<'a, K, const N: usize> {
     parts: &'static [&'static str],
-    binds: &'a [Bind<'a>],
+    binds: [Bind<'a>; N],
     key: std::marker::PhantomData<K>,
 }
 
-pub(crate) fn fixed<'a, K>(parts: &'static [&'static str], binds: &'a [Bind<'a>]) -> Fixed<'a, K> {
+pub(crate) fn fixed<'a, K, const N: usize>(
+    parts: &'static [&'static str],
+    binds: [Bind<'a>; N],
+) -> Fixed<'a, K, N> {
     debug_assert_eq!(parts.len(), binds.len() + 1);
     Fixed {
         parts,
@@ -126,13 +158,20 @@ pub(crate) fn fixed<'a, K>(parts: &'static [&'static str], binds: &'a [Bind<'a>]
     }
 }
 
-impl<K> QueryFragment<MultiBackend> for Fixed<'_, K> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+impl<K, DB, const N: usize> QueryFragment<DB> for Fixed<'_, K, N>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Text>,
+    i64: ToSql<BigInt, DB>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         for (i, part) in self.parts.iter().enumerate() {
             out.push_sql(part);
             match self.binds.get(i) {
-                Some(Bind::Int(v)) => out.push_bind_param::<diesel::sql_types::BigInt, _>(v)?,
-                Some(Bind::Text(v)) => out.push_bind_param::<diesel::sql_types::Text, _>(*v)?,
+                Some(Bind::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                Some(Bind::Text(v)) => out.push_bind_param::<Text, _>(*v)?,
                 None => {}
             }
         }
@@ -140,9 +179,9 @@ impl<K> QueryFragment<MultiBackend> for Fixed<'_, K> {
     }
 }
 
-impl<K: 'static> QueryId for Fixed<'_, K> {
+impl<K: 'static, const N: usize> QueryId for Fixed<'_, K, N> {
     type QueryId = K;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<K> RunQueryDsl<AnyConnection> for Fixed<'_, K> {}
+impl<K, C, const N: usize> RunQueryDsl<C> for Fixed<'_, K, N> {}

@@ -70,14 +70,7 @@ impl SessionStore for Tx<'_> {
     }
 
     fn get_session(&mut self, id: &str) -> StoreResult<Option<Session>> {
-        record(
-            sessions::table
-                .find(id)
-                .select(SessionRow::as_select())
-                .first(self.conn)
-                .optional()
-                .store()?,
-        )
+        record(find_row!(self.conn, sessions::table, id, SessionRow).store()?)
     }
 
     fn list_live_sessions(&mut self, user_id: &str, now: i64) -> StoreResult<Vec<Session>> {
@@ -92,16 +85,15 @@ impl SessionStore for Tx<'_> {
     /// Only a session that is not revoked is touched.
     fn touch_session(&mut self, id: &str, now: i64) -> StoreResult<bool> {
         enum Touch {}
-        let n = fixed::<Touch>(
+        let q = fixed::<Touch, _>(
             &[
                 "UPDATE sessions SET last_used_at = ",
                 " WHERE id = ",
                 " AND revoked_at IS NULL",
             ],
-            &[Bind::Int(now), Bind::Text(id)],
-        )
-        .execute(self.conn)
-        .store()?;
+            [Bind::Int(now), Bind::Text(id)],
+        );
+        let n = native!(self.conn, |c| q.execute(c)).store()?;
         Ok(n == 1)
     }
 

@@ -11,12 +11,12 @@ use crate::Tx;
 /// the row lock and none is lost (SQLite serialises writers anyway).
 impl ThrottleStore for Tx<'_> {
     fn throttle_state(&mut self, key: &str, now: i64) -> StoreResult<ThrottleState> {
-        let until: Option<Option<i64>> = attempts::table
+        let until: Option<Option<i64>> = native!(self.conn, |c| attempts::table
             .find(key)
             .select(attempts::blocked_until)
-            .first(self.conn)
-            .optional()
-            .store()?;
+            .first(c)
+            .optional())
+        .store()?;
         Ok(match until {
             None => ThrottleState::Clear,
             Some(until) => match until.filter(|&u| u > now) {

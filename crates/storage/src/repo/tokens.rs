@@ -127,48 +127,42 @@ impl TryFrom<RefreshRow> for RefreshToken {
 
 impl TokenStore for Tx<'_> {
     fn insert_access_token(&mut self, token: &AccessToken) -> StoreResult<()> {
-        diesel::insert_into(access::table)
-            .values(&AccessRow::from(token))
-            .execute(self.conn)
-            .store()?;
+        let row = AccessRow::from(token);
+        native!(self.conn, |c| diesel::insert_into(access::table)
+            .values(&row)
+            .execute(c))
+        .store()?;
         // The client's last use, kept to the hour (so this rarely writes):
         // the janitor removes dynamic clients idle for long.
         let now = token.issued_at;
         enum LastUsed {}
-        fixed::<LastUsed>(
+        let q = fixed::<LastUsed, _>(
             &[
                 "UPDATE clients SET last_used_at = ",
                 " WHERE id = ",
                 " AND (last_used_at IS NULL OR last_used_at <= ",
                 ")",
             ],
-            &[
+            [
                 Bind::Int(now),
                 Bind::Text(&token.client_id),
                 Bind::Int(now - LAST_USED_GRANULARITY),
             ],
-        )
-        .execute(self.conn)
-        .store()
-        .map(drop)
+        );
+        native!(self.conn, |c| q.execute(c)).store().map(drop)
     }
 
     fn get_access_token_by_jti(&mut self, jti: &str) -> StoreResult<Option<AccessToken>> {
-        record(
-            access::table
-                .find(jti)
-                .select(AccessRow::as_select())
-                .first(self.conn)
-                .optional()
-                .store()?,
-        )
+        record(find_row!(self.conn, access::table, jti, AccessRow).store()?)
     }
 
     fn get_access_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<AccessToken>> {
-        let q = access::table
+        let row = native!(self.conn, |c| access::table
             .filter(access::token_hash.eq(token_hash))
-            .select(AccessRow::as_select());
-        record(q.first(self.conn).optional().store()?)
+            .select(AccessRow::as_select())
+            .first(c)
+            .optional());
+        record(row.store()?)
     }
 
     fn revoke_access_token(&mut self, jti: &str, now: i64) -> StoreResult<bool> {
@@ -181,36 +175,29 @@ impl TokenStore for Tx<'_> {
     }
 
     fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()> {
-        diesel::insert_into(refresh::table)
-            .values(&RefreshRow::from(token))
-            .execute(self.conn)
-            .store()
-            .map(drop)
+        let row = RefreshRow::from(token);
+        native!(self.conn, |c| diesel::insert_into(refresh::table)
+            .values(&row)
+            .execute(c))
+        .store()
+        .map(drop)
     }
 
     fn get_refresh_token(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
-        record(
-            refresh::table
-                .find(token_hash)
-                .select(RefreshRow::as_select())
-                .first(self.conn)
-                .optional()
-                .store()?,
-        )
+        record(find_row!(self.conn, refresh::table, token_hash, RefreshRow).store()?)
     }
 
     fn consume_refresh_token(&mut self, token_hash: &str, now: i64) -> StoreResult<bool> {
         enum Consume {}
-        let n = fixed::<Consume>(
+        let q = fixed::<Consume, _>(
             &[
                 "UPDATE refresh_tokens SET consumed_at = ",
                 " WHERE token_hash = ",
                 " AND consumed_at IS NULL",
             ],
-            &[Bind::Int(now), Bind::Text(token_hash)],
-        )
-        .execute(self.conn)
-        .store()?;
+            [Bind::Int(now), Bind::Text(token_hash)],
+        );
+        let n = native!(self.conn, |c| q.execute(c)).store()?;
         Ok(n == 1)
     }
 

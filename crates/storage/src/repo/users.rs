@@ -75,14 +75,7 @@ impl UserStore for Tx<'_> {
     }
 
     fn get_user(&mut self, id: &str) -> StoreResult<Option<User>> {
-        record(
-            users::table
-                .find(id)
-                .select(UserRow::as_select())
-                .first(self.conn)
-                .optional()
-                .store()?,
-        )
+        record(find_row!(self.conn, users::table, id, UserRow).store()?)
     }
 
     fn get_user_by_username(&mut self, username: &str) -> StoreResult<Option<User>> {
