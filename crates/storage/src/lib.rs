@@ -5,6 +5,7 @@
 //! in one transaction on a [`Tx`], which implements every store trait.
 //! This crate makes no OAuth decision.
 
+mod client_cache;
 mod conn;
 mod error;
 mod group;

@@ -285,6 +285,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cache_epochs (name) {
+        name -> Text,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(personal_access_tokens -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(personal_access_tokens -> clients (client_id));
@@ -310,9 +317,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     pushed_requests,
     used_jtis,
     passkeys,
+    cache_epochs,
 );
 
-/// Every table, for checks that visit them all.
+/// Every table that holds records, for checks that visit them all
+/// (`cache_epochs` holds none).
 pub const TABLES: [&str; 19] = [
     "clients",
     "users",

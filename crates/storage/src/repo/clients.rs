@@ -3,8 +3,9 @@ use portcullis_core::model::Client;
 use portcullis_core::ports::{ClientStore, StoreError, StoreResult};
 
 use super::{list_text, parse, parse_list, parse_scopes, record, records};
+use crate::client_cache;
 use crate::error::{corrupt, OrStore};
-use crate::schema::clients;
+use crate::schema::{cache_epochs, clients};
 use crate::Tx;
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -100,8 +101,24 @@ impl ClientStore for Tx<'_> {
             .map(drop)
     }
 
+    /// Through the client cache (`client_cache.rs`): the epoch read in
+    /// this transaction, then the record kept under it or the row.
     fn get_client(&mut self, id: &str) -> StoreResult<Option<Client>> {
-        record(find_row!(self.conn, clients::table, id, ClientRow).store()?)
+        let epoch: Option<i64> = native!(self.conn, |c| cache_epochs::table
+            .find("clients")
+            .select(cache_epochs::epoch)
+            .first(c)
+            .optional())
+        .store()?;
+        if let Some(hit) = epoch.and_then(|e| client_cache::get(e, id)) {
+            return Ok(Some(hit));
+        }
+        let client: Option<Client> =
+            record(find_row!(self.conn, clients::table, id, ClientRow).store()?)?;
+        if let (Some(e), Some(c)) = (epoch, &client) {
+            client_cache::put(e, c);
+        }
+        Ok(client)
     }
 
     fn list_clients(&mut self) -> StoreResult<Vec<Client>> {

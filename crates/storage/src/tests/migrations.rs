@@ -136,6 +136,7 @@ fn schema_rs_tables(store: &Store) -> Vec<(&'static str, Vec<String>)> {
         device_codes,
         pushed_requests,
         used_jtis,
+        cache_epochs,
     )
 }
 

@@ -2,6 +2,7 @@
 //! `PORTCULLIS_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database.
 
 mod admin;
+mod client_cache;
 mod fixtures;
 mod janitor;
 mod migrations;
