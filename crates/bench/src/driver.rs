@@ -2,7 +2,8 @@
 //! connection (each response's refresh_token is the next request's), the
 //! password grant, a new TCP connection per request, and the browser part
 //! of the authorization code flow (browser.rs: one flow counts as one
-//! request, its latency the whole flow's).
+//! request, its latency the whole flow's); and introspection offered at a
+//! fixed rate beside the password grant (the mixed check of (f)).
 //!
 //! `conn` tasks loop for warm-up + duration on the caller's runtime. The
 //! coordinator takes a snapshot (`mark`) when the measured window opens and
@@ -275,21 +276,107 @@ async fn worker(
     Ok(st)
 }
 
+/// What the introspection offered beside another load measured (the mixed
+/// check of (f)).
+pub struct BesideResult {
+    pub rate: u32,
+    pub offered: u64,
+    pub answered: u64,
+    pub non_2xx: u64,
+    pub unanswered: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Introspection of `target.token` offered at `rate` per second beside the
+/// workers: one request every `1 / rate` s whether or not the earlier ones
+/// were answered (an open loop: a slow server does not lower the rate
+/// offered), each latency from the request's scheduled time, so waiting
+/// for a connection counts too.
+async fn paced_introspection(
+    http: reqwest::Client,
+    target: Target,
+    rate: u32,
+    phase: Arc<AtomicU8>,
+) -> Result<BesideResult> {
+    let token = target.token.clone().unwrap_or_default();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut set = tokio::task::JoinSet::new();
+    let mut hist = histogram()?;
+    let (mut offered, mut answered, mut non_2xx, mut unanswered) = (0u64, 0u64, 0u64, 0u64);
+    let mut record = |counted: bool, latency: Duration, answer: Answer| {
+        if !counted {
+            return;
+        }
+        match answer {
+            Answer::Unanswered => unanswered += 1,
+            other => {
+                answered += 1;
+                if matches!(other, Answer::Failed) {
+                    non_2xx += 1;
+                }
+                hist.saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+            }
+        }
+    };
+    loop {
+        let scheduled = tick.tick().await;
+        let now = phase.load(Ordering::Relaxed);
+        if now == STOP {
+            break;
+        }
+        let counted = now == MEASURE;
+        offered += u64::from(counted);
+        let (http, target, token) = (http.clone(), target.clone(), token.clone());
+        set.spawn(async move {
+            let form = introspect_form(&token);
+            let answer: Answer = post(&http, &target, &target.introspect_url, &form)
+                .await
+                .into();
+            (counted, scheduled.elapsed(), answer)
+        });
+        while let Some(done) = set.try_join_next() {
+            let (counted, latency, answer) = done.context("an introspection task panicked")?;
+            record(counted, latency, answer);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        let (counted, latency, answer) = done.context("an introspection task panicked")?;
+        record(counted, latency, answer);
+    }
+    let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
+    Ok(BesideResult {
+        rate,
+        offered,
+        answered,
+        non_2xx,
+        unanswered,
+        p50_ms: q(0.50),
+        p99_ms: q(0.99),
+    })
+}
+
 pub struct Measured<T> {
     pub load: LoadResult,
     pub start: T,
     pub end: T,
     pub chain_restarts: u64,
+    /// The introspection offered beside the workers, if asked for.
+    pub beside: Option<BesideResult>,
 }
 
 /// Run `conn` workers for `warmup` then `duration`; `mark` is called when the
-/// measured window opens and when it closes.
+/// measured window opens and when it closes. `beside`: a rate of
+/// introspection requests (of `target.token`) to offer at the same time.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<T>(
     kind: DriverKind,
     target: &Target,
     conn: usize,
     warmup: Duration,
     duration: Duration,
+    beside: Option<u32>,
     mut mark: impl FnMut() -> Result<T>,
 ) -> Result<Measured<T>> {
     let new_conn = matches!(kind, DriverKind::ClientCredentials { new_conn: true });
@@ -318,6 +405,15 @@ pub async fn run<T>(
         let id = i as u64;
         set.spawn(worker(id, http, target.clone(), kind, phase.clone(), chain));
     }
+    let paced = match beside {
+        Some(rate) => Some(tokio::spawn(paced_introspection(
+            http_client(64, false)?,
+            target.clone(),
+            rate,
+            phase.clone(),
+        ))),
+        None => None,
+    };
     tokio::time::sleep(warmup).await;
     let start = mark()?;
     let t0 = Instant::now();
@@ -343,6 +439,15 @@ pub async fn run<T>(
     tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_secs(60), drain)
         .await
         .context("driver tasks did not stop in time")??;
+    let beside = match paced {
+        Some(task) => Some(
+            tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_secs(60), task)
+                .await
+                .context("the paced introspection did not stop in time")?
+                .context("the paced introspection panicked")??,
+        ),
+        None => None,
+    };
 
     let secs = elapsed.as_secs_f64();
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1000.0;
@@ -359,5 +464,6 @@ pub async fn run<T>(
         start,
         end,
         chain_restarts,
+        beside,
     })
 }
