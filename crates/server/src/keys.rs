@@ -359,6 +359,15 @@ impl DeferredSigner {
         self.jobs.borrow().is_empty()
     }
 
+    /// Every recorded signature is an elliptic-curve one (ES256, EdDSA:
+    /// tens of µs), none RSA (hundreds).
+    pub fn is_cheap(&self) -> bool {
+        self.jobs
+            .borrow()
+            .iter()
+            .all(|(alg, _, _)| *alg != SigningAlg::Rs256)
+    }
+
     /// Make the recorded signatures (in order) and put each in place of its
     /// placeholder among `fields`. A placeholder left without a signature
     /// is an error, never an answer.
