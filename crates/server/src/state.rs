@@ -166,6 +166,24 @@ where
         .map_err(blocking_failed)??)
 }
 
+/// [`read`] for a few point lookups (introspection): on SQLite run right
+/// here on the async worker, since reading a handful of rows from the local
+/// file takes tens of µs, less than the hand-off to a blocking thread and
+/// back (docs/performance.md, change 13); on PostgreSQL, a network round
+/// trip, on a blocking thread.
+pub async fn read_point<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&mut Tx<'t>, &AppState) -> Result<T, portcullis_core::OAuthError>
+        + Send
+        + 'static,
+{
+    if state.store.backend() == portcullis_storage::Backend::Sqlite {
+        return Ok(state.store.read(|tx| f(tx, state))?);
+    }
+    read(state, f).await
+}
+
 /// Count a refused client authentication against its `client_id` (RFC 6749
 /// §5.2 `invalid_client` for credentials naming a client), in a transaction
 /// of its own: the refused request's transaction rolled back. Passes

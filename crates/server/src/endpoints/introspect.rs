@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::extract;
 use crate::render::{bearer_error, token_error, token_ok, ApiError};
-use crate::state::{clear_client_failures, count_client_failure, now, read, AppState};
+use crate::state::{clear_client_failures, count_client_failure, now, read_point, AppState};
 
 /// RFC 9701 §4 / §7.2: the media type of a JWT introspection answer (and the
 /// `typ` of its header, §5).
@@ -199,7 +199,7 @@ async fn handle(
         Auth::Client(creds) => Some(creds.clone()),
         Auth::Bearer(_) => None,
     };
-    let answer = read(state, move |tx, st| {
+    let answer = read_point(state, move |tx, st| {
         // A client whose failures should be cleared (in a write, after).
         let mut clear = None;
         let caller = match &auth {
