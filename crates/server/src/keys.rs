@@ -365,7 +365,7 @@ impl DeferredSigner {
         self.jobs
             .borrow()
             .iter()
-            .all(|(alg, _, _)| *alg != SigningAlg::Rs256)
+            .all(|(alg, _, _)| matches!(alg, SigningAlg::Es256 | SigningAlg::EdDsa))
     }
 
     /// Make the recorded signatures (in order) and put each in place of its

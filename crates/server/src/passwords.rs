@@ -262,6 +262,7 @@ impl HashPool {
             capacity: queue.max(1),
             held: std::sync::atomic::AtomicUsize::new(0),
         });
+        let mut started = 0;
         for i in 0..workers.max(1) {
             let q = std::sync::Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
@@ -303,8 +304,16 @@ impl HashPool {
                     }
                     q.held.fetch_sub(memory.bytes(), Ordering::Relaxed);
                 });
-            if let Err(e) = spawned {
-                tracing::error!(cause = %e, "could not start a password hashing thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(cause = %e, "could not start a password hashing thread"),
+            }
+        }
+        // No thread to take the jobs: every request is turned away (Busy)
+        // rather than left waiting.
+        if started == 0 {
+            if let Ok(mut pending) = shared.state.lock() {
+                pending.closed = true;
             }
         }
         HashPool { queue: shared }
@@ -417,17 +426,17 @@ mod tests {
     fn idle_threads_release_their_memory() {
         let per_thread = 19_456 * 1024;
         actix_web::rt::System::new().block_on(async {
-            let pool = HashPool::with_idle(1, 4, std::time::Duration::from_millis(50));
+            let pool = HashPool::with_idle(1, 4, std::time::Duration::from_secs(1));
             assert_eq!(pool.held_bytes(), 0);
             let h = hash("pw").unwrap();
             assert!(pool.verify("pw".into(), Some(h.clone())).await.unwrap());
             assert_eq!(pool.held_bytes(), per_thread);
             let mut waited = 0;
-            while pool.held_bytes() != 0 && waited < 200 {
+            while pool.held_bytes() != 0 && waited < 400 {
                 std::thread::sleep(std::time::Duration::from_millis(25));
                 waited += 1;
             }
-            assert_eq!(pool.held_bytes(), 0, "released after 50 ms idle");
+            assert_eq!(pool.held_bytes(), 0, "released after 1 s idle");
             assert!(pool.verify("pw".into(), Some(h)).await.unwrap());
             assert_eq!(pool.held_bytes(), per_thread);
         });

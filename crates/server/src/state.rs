@@ -167,10 +167,10 @@ where
 }
 
 /// [`read`] for a few point lookups (introspection): on SQLite run right
-/// here on the async worker, since reading a handful of rows from the local
-/// file takes tens of µs, less than the hand-off to a blocking thread and
-/// back (docs/performance.md, change 13); on PostgreSQL, a network round
-/// trip, on a blocking thread.
+/// here on the async worker when a pooled connection is idle, since reading
+/// a handful of rows from the local file takes tens of µs, less than the
+/// hand-off to a blocking thread and back (docs/performance.md, change 13);
+/// on PostgreSQL, a network round trip, on a blocking thread.
 pub async fn read_point<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -178,10 +178,21 @@ where
         + Send
         + 'static,
 {
-    if state.store.backend() == portcullis_storage::Backend::Sqlite {
-        return Ok(state.store.read(|tx| f(tx, state))?);
+    if state.store.backend() != portcullis_storage::Backend::Sqlite {
+        return read(state, f).await;
     }
-    read(state, f).await
+    // Only with a pooled connection idle now: the worker never waits for
+    // one (with none idle, the read goes to a blocking thread as before).
+    let st = state.clone();
+    match state.store.try_read(move |tx| f(tx, &st)) {
+        Ok(answer) => Ok(answer?),
+        Err(f) => {
+            let st = state.clone();
+            Ok(web::block(move || st.store.read(f))
+                .await
+                .map_err(blocking_failed)??)
+        }
+    }
 }
 
 /// Count a refused client authentication against its `client_id` (RFC 6749

@@ -228,27 +228,48 @@ impl Store {
         })
     }
 
+    /// [`Store::read`] only if a pooled connection is idle now; otherwise
+    /// `f` is handed back untouched (`Err(f)`), without waiting for one.
+    /// For callers that must not block (an async worker).
+    pub fn try_read<T, E: From<StoreError>, F: FnOnce(&mut Tx<'_>) -> Result<T, E>>(
+        &self,
+        f: F,
+    ) -> Result<Result<T, E>, F> {
+        match self.pool.try_get() {
+            Some(mut pooled) => Ok(in_transaction(&mut pooled, false, f)),
+            None => Err(f),
+        }
+    }
+
     fn run<T, E: From<StoreError>>(
         &self,
         write: bool,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut pooled = self.pool.get().map_err(pool_error)?;
-        let conn: &mut AnyConnection = &mut pooled;
-        begin(conn, write).map_err(db_error)?;
-        match f(&mut Tx { conn: &mut *conn }) {
-            Ok(value) => {
-                AnyConnection::commit_transaction(conn).map_err(db_error)?;
-                Ok(value)
+        in_transaction(&mut pooled, write, f)
+    }
+}
+
+/// `f` in one transaction on `conn`: committed on `Ok`, rolled back on `Err`.
+fn in_transaction<T, E: From<StoreError>>(
+    conn: &mut AnyConnection,
+    write: bool,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    begin(conn, write).map_err(db_error)?;
+    match f(&mut Tx { conn: &mut *conn }) {
+        Ok(value) => {
+            AnyConnection::commit_transaction(conn).map_err(db_error)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // A failed rollback leaves the connection marked broken, so
+            // the pool drops it; the caller's error is the one to report.
+            if let Err(rollback) = AnyConnection::rollback_transaction(conn) {
+                tracing::error!(error = %rollback, "rollback failed");
             }
-            Err(e) => {
-                // A failed rollback leaves the connection marked broken, so
-                // the pool drops it; the caller's error is the one to report.
-                if let Err(rollback) = AnyConnection::rollback_transaction(conn) {
-                    tracing::error!(error = %rollback, "rollback failed");
-                }
-                Err(e)
-            }
+            Err(e)
         }
     }
 }

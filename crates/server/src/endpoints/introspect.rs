@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::extract;
 use crate::render::{bearer_error, token_error, token_ok, ApiError};
-use crate::state::{clear_client_failures, count_client_failure, now, read_point, AppState};
+use crate::state::{clear_client_failures, count_client_failure, now, read, read_point, AppState};
 
 /// RFC 9701 §4 / §7.2: the media type of a JWT introspection answer (and the
 /// `typ` of its header, §5).
@@ -199,7 +199,7 @@ async fn handle(
         Auth::Client(creds) => Some(creds.clone()),
         Auth::Bearer(_) => None,
     };
-    let answer = read_point(state, move |tx, st| {
+    let work = move |tx: &mut portcullis_storage::Tx<'_>, st: &AppState| {
         // A client whose failures should be cleared (in a write, after).
         let mut clear = None;
         let caller = match &auth {
@@ -249,8 +249,15 @@ async fn handle(
             .sign(SigningAlg::Rs256, JWT_TYP, &claims, t)
             .map_err(|e| OAuthError::server(e.to_string()))?;
         Ok(Ok((Answer::Jwt(signed), clear)))
-    })
-    .await;
+    };
+    // A JSON answer needs a few point lookups: on the worker when it can
+    // (`read_point`). A JWT answer is also signed RS256: on a blocking
+    // thread.
+    let answer = if jwt {
+        read(state, work).await
+    } else {
+        read_point(state, work).await
+    };
     let answer = match named {
         Some(creds) => count_client_failure(state, &creds, answer).await?,
         None => answer?,

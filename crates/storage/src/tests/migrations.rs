@@ -258,3 +258,38 @@ fn access_tokens_index_only_the_sessions_and_users_they_have() {
     assert!(w(&store, |tx| tx.get_access_token_by_jti("with")).is_none());
     assert!(w(&store, |tx| tx.get_access_token_by_jti("without")).is_some());
 }
+
+/// Migration 13: an UPDATE of any column of `clients` but `last_used_at`
+/// sets a new cache epoch (columns added later must join the triggers'
+/// lists); `last_used_at` alone does not.
+#[test]
+fn every_client_column_but_last_use_renews_the_cache_epoch() {
+    use super::fixtures::{seed, w};
+    each_backend(|store| {
+        seed(store);
+        let epoch = || {
+            raw(store, |c| {
+                cache_epochs::table
+                    .find("clients")
+                    .select(cache_epochs::epoch)
+                    .first::<i64>(c)
+            })
+        };
+        let columns = db_columns(store, "clients");
+        assert!(columns.len() > 10, "{}", columns.len());
+        for col in columns {
+            let before = epoch();
+            let n = w(store, |tx| {
+                diesel::sql_query(format!(
+                    "UPDATE clients SET {0} = {0} WHERE id = 'c1'",
+                    col.name
+                ))
+                .execute(tx.conn)
+                .map_err(crate::error::db_error)
+            });
+            assert_eq!(n, 1);
+            let renewed = epoch() != before;
+            assert_eq!(renewed, col.name != "last_used_at", "{}", col.name);
+        }
+    });
+}

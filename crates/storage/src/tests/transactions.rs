@@ -476,3 +476,22 @@ fn the_grants_updates_are_prepared_once_per_connection() {
         assert_eq!(last_used, Some(1_700_000_200));
     });
 }
+
+/// `try_read` runs the read only when a pooled connection is idle, and
+/// otherwise hands the closure back without waiting (the introspection
+/// endpoint then runs it on a blocking thread).
+#[test]
+fn try_read_never_waits_for_a_connection() {
+    let db = TestDb::sqlite();
+    let store = Store::open(&db.url, 1, Duration::from_secs(5)).unwrap();
+    store.migrate().unwrap();
+    seed(&store);
+    let found = |tx: &mut crate::Tx<'_>| tx.get_client("c1").map(|c| c.is_some());
+    assert!(matches!(store.try_read(found), Ok(Ok(true))));
+    // The pool's one connection is busy with this read: no wait, f back.
+    let inner = store
+        .read(|_tx| Ok::<_, StoreError>(store.try_read(found).is_err()))
+        .unwrap();
+    assert!(inner, "handed back while the only connection was taken");
+    assert!(matches!(store.try_read(found), Ok(Ok(true))));
+}
