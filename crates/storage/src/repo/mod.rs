@@ -138,7 +138,7 @@ pub(crate) enum Bind<'a> {
 /// type of its own per statement). diesel prepares every
 /// `diesel::update(..)` anew, because a changeset's columns may vary: on the
 /// writer thread the UPDATEs of the token grants were parsed at every use
-/// (docs/performance.md, change 7). `parts` are the SQL between the binds:
+/// (docs/performance.md, change 8). `parts` are the SQL between the binds:
 /// one more part than binds.
 pub(crate) struct Fixed<'a, K, const N: usize> {
     parts: &'static [&'static str],
